@@ -1,0 +1,44 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test lint typecheck unit e2e bench bench-fast clean
+
+$(STAMP): requirements-dev.txt $(wildcard */pyproject.toml packages/*/pyproject.toml)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/meltano install
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/python scripts/demo.py
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy packages/factusol_api/factusol_api packages/clientify_api/clientify_api packages/customer_sync/customer_sync
+
+unit: setup
+	$(BIN)/pytest -m "not e2e" -q
+
+e2e: setup
+	$(BIN)/pytest -m e2e -q
+
+test: lint typecheck
+	$(BIN)/pytest -q
+
+bench: setup
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
+bench-fast: setup
+	$(BIN)/python scripts/bench.py --records 500 --latency-ms 0 --out output/bench-fast
+
+clean:
+	rm -rf $(VENV) .meltano output .sandbox

@@ -1,0 +1,1 @@
+"""clientify_api."""

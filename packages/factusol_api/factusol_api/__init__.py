@@ -1,0 +1,1 @@
+"""factusol_api."""
