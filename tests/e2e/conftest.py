@@ -1,0 +1,168 @@
+"""End-to-end harness: both emulators as real processes on loopback, `meltano run` as a subprocess.
+
+Each test gets fresh seeded sandboxes, its own Meltano system database (so its own state) and its
+own output directory (plans, rejects, reports). Plugins are installed once into the project's
+`.meltano/` by `make setup`; the harness installs them if they are missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sandbox.launcher import SandboxProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+MELTANO = str(Path(sys.executable).with_name("meltano"))
+FACTUSOL_CLIENTS = 30
+CLIENTIFY_CONTACTS = 12
+
+pytestmark = pytest.mark.e2e
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/e2e" in str(item.path):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def meltano_installed() -> None:
+    venv = ROOT / ".meltano" / "loaders" / "target-factusol" / "venv"
+    if not venv.exists():
+        subprocess.run([MELTANO, "install"], cwd=ROOT, check=True, capture_output=True)
+
+
+@pytest.fixture
+def factusol(tmp_path: Path) -> Iterator[SandboxProcess]:
+    proc = SandboxProcess("factusol", tmp_path / "factusol")
+    proc.seed("--clients", str(FACTUSOL_CLIENTS), "--seed", "7")
+    with proc.start():
+        yield proc
+
+
+@pytest.fixture
+def clientify(tmp_path: Path) -> Iterator[SandboxProcess]:
+    proc = SandboxProcess("clientify", tmp_path / "clientify")
+    proc.seed("--contacts", str(CLIENTIFY_CONTACTS), "--seed", "7")
+    with proc.start():
+        yield proc
+
+
+@dataclass
+class RunResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@dataclass
+class Project:
+    """The Meltano project pointed at this test's sandboxes, with isolated state and outputs."""
+
+    factusol: SandboxProcess
+    clientify: SandboxProcess
+    workdir: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        out = self.workdir / "output"
+        env = {
+            **os.environ,
+            "MELTANO_DATABASE_URI": f"sqlite:///{self.workdir / 'meltano.db'}",
+            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "MELTANO_ENVIRONMENT": "dev",
+            "TAP_FACTUSOL_API_URL": self.factusol.api_url,
+            "TARGET_FACTUSOL_API_URL": self.factusol.api_url,
+            "TAP_CLIENTIFY_API_URL": self.clientify.api_url,
+            "TARGET_CLIENTIFY_API_URL": self.clientify.api_url,
+            "TARGET_FACTUSOL_CLIENTIFY_API_URL": self.clientify.api_url,
+            "TAP_CLIENTIFY_RATE_LIMIT": "200",
+            "TARGET_CLIENTIFY_RATE_LIMIT": "200",
+        }
+        for target in ("target-clientify", "target-factusol"):
+            prefix = target.upper().replace("-", "_")
+            env[f"{prefix}_PLAN_FILE"] = str(out / "plans" / f"{target}.jsonl")
+            env[f"{prefix}_REJECT_FILE"] = str(out / "rejects" / f"{target}.jsonl")
+            env[f"{prefix}_REPORT_FILE"] = str(out / "reports" / f"{target}.json")
+        env.update(self.extra_env)
+        return env
+
+    def meltano(self, *args: str, check: bool = True, timeout: float = 600) -> RunResult:
+        proc = subprocess.run(
+            [MELTANO, *args],
+            cwd=ROOT,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        result = RunResult(proc.returncode, proc.stdout, proc.stderr)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"meltano {' '.join(args)} failed:\n{result.output[-6000:]}")
+        return result
+
+    def run(self, job: str, *args: str, check: bool = True) -> RunResult:
+        return self.meltano("run", job, *args, check=check)
+
+    def report(self, target: str) -> dict[str, Any]:
+        path = self.workdir / "output" / "reports" / f"{target}.json"
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return data
+
+    def lines(self, kind: str, target: str) -> list[dict[str, Any]]:
+        path = self.workdir / "output" / kind / f"{target}.jsonl"
+        if not path.exists():
+            return []
+        text = path.read_text(encoding="utf-8")
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def state(self, state_id: str) -> dict[str, Any]:
+        res = self.meltano("state", "get", state_id)
+        data: dict[str, Any] = json.loads(res.stdout.strip().splitlines()[-1])
+        return data
+
+    # -- what is in the sandboxes --------------------------------------------------------------
+    def clients(self) -> dict[int, dict[str, Any]]:
+        rows = self.factusol.admin("GET", "clients")["clients"]
+        return {int(row["CODCLI"]): row for row in rows}
+
+    def contacts(self) -> dict[int, dict[str, Any]]:
+        items = self.clientify.admin("GET", "contacts")["contacts"]
+        return {int(item["id"]): item for item in items}
+
+    def writes(self, proc: SandboxProcess) -> list[dict[str, Any]]:
+        """API write calls in `proc`'s request log (for zero-write assertions)."""
+        return [r for r in proc.requests_log() if is_write(proc.api, r)]
+
+
+def is_write(api: str, request: dict[str, Any]) -> bool:
+    if api == "factusol":
+        path = request["path"].lower()
+        return "escribirregistro" in path or "actualizarregistro" in path or "borrar" in path
+    return request["method"] in {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def link_of(contact: dict[str, Any], name: str = "factusol_id") -> str | None:
+    for item in contact.get("custom_fields") or []:
+        if item.get("field") == name and item.get("value") not in (None, ""):
+            return str(item["value"])
+    return None
+
+
+@pytest.fixture
+def project(
+    meltano_installed: None, factusol: SandboxProcess, clientify: SandboxProcess, tmp_path: Path
+) -> Project:
+    return Project(factusol=factusol, clientify=clientify, workdir=tmp_path)
