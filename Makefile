@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck unit e2e bench bench-fast clean
+.PHONY: setup demo sandbox test lint typecheck unit e2e bench bench-fast clean
 
 $(STAMP): requirements-dev.txt $(wildcard */pyproject.toml packages/*/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ setup: $(STAMP)
 
 demo: setup
 	$(BIN)/python scripts/demo.py
+
+sandbox: setup
+	$(BIN)/python scripts/serve_sandbox.py
 
 lint: setup
 	$(BIN)/ruff check .
