@@ -1,0 +1,301 @@
+"""Pure helpers over contact dicts: custom fields, keys, client-side filter checks, ContactIndex.
+
+No HTTP here. Contacts are the dicts the API returns (list item or detail); a missing key means
+"unknown", so every helper tolerates absent or null keys.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+
+from clientify_api.timeutil import parse_api_datetime
+
+# The app part of a localised content_type ("contacts | contacto"), or a bare old-style label.
+CONTACT_CONTENT_TYPES = frozenset({"contact", "contacts", "contacto", "contactos"})
+
+_NIF_JUNK = re.compile(r"[\s.\-]+")
+_NON_DIGITS = re.compile(r"\D+")
+# Shortest number we accept as a suffix match ("600111222" vs "+34 600 111 222").
+_MIN_PHONE_SUFFIX = 6
+
+
+def content_type_app(content_type: object) -> str:
+    """``"contacts | contacto"`` -> ``"contacts"``; ``"contact"`` -> ``"contact"``."""
+    if not isinstance(content_type, str):
+        return ""
+    return content_type.split(" | ", 1)[0].strip().casefold()
+
+
+def is_contact_field_definition(definition: Mapping[str, Any]) -> bool:
+    """True when a custom-field definition belongs to contacts (any localisation)."""
+    return content_type_app(definition.get("content_type")) in CONTACT_CONTENT_TYPES
+
+
+def _custom_field_entries(contact: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    entries = contact.get("custom_fields")
+    if not isinstance(entries, list):
+        return
+    for entry in entries:
+        if isinstance(entry, Mapping):
+            yield entry
+
+
+def custom_field_value(contact: Mapping[str, Any], name: str) -> Any:
+    """Raw value of the custom field ``name`` on a contact (string, list or None)."""
+    wanted = name.strip()
+    for entry in _custom_field_entries(contact):
+        # Read shapes vary: {field, value}, {id, field, value}, {field, value, field_detail}.
+        if str(entry.get("field", entry.get("name", ""))).strip() == wanted:
+            return entry.get("value")
+    return None
+
+
+def _as_texts(value: Any) -> list[str]:
+    if value is None or isinstance(value, bool):
+        return []
+    if isinstance(value, list):
+        out: list[str] = []
+        for item in value:
+            out.extend(_as_texts(item))
+        return out
+    if isinstance(value, Mapping):
+        return _as_texts(value.get("value", value.get("name")))
+    text = str(value).strip()
+    return [text] if text else []
+
+
+def custom_field_text(contact: Mapping[str, Any], name: str) -> str | None:
+    """The custom field as one stripped string, or None when absent or empty.
+
+    A dropdown value may be a list: its first non-empty element is used.
+    """
+    texts = _as_texts(custom_field_value(contact, name))
+    return texts[0] if texts else None
+
+
+def custom_field_matches(contact: Mapping[str, Any], name: str, value: object) -> bool:
+    """Exact (stripped) match of a custom field value, or of any element of a list value."""
+    wanted = str(value).strip()
+    return bool(wanted) and wanted in _as_texts(custom_field_value(contact, name))
+
+
+def compact_nif(value: object) -> str:
+    """Uppercase, without spaces, dashes and dots. No validation (that is customer_sync's job)."""
+    if not isinstance(value, str):
+        return ""
+    return _NIF_JUNK.sub("", value).upper()
+
+
+def normalize_email(value: object) -> str:
+    """Lower-cased, stripped e-mail ('' when not a string)."""
+    return value.strip().lower() if isinstance(value, str) else ""
+
+
+def contact_emails(contact: Mapping[str, Any]) -> list[str]:
+    """Every e-mail of a contact, normalized (``emails[]`` plus a flat ``email`` if present)."""
+    found: list[str] = []
+    items = contact.get("emails")
+    for item in items if isinstance(items, list) else []:
+        raw = item.get("email") if isinstance(item, Mapping) else item
+        if email := normalize_email(raw):
+            found.append(email)
+    if email := normalize_email(contact.get("email")):
+        found.append(email)
+    return list(dict.fromkeys(found))
+
+
+def contact_phones(contact: Mapping[str, Any]) -> list[str]:
+    """Every phone of a contact, verbatim (the API never normalizes them)."""
+    found: list[str] = []
+    items = contact.get("phones")
+    for item in items if isinstance(items, list) else []:
+        raw = item.get("phone") if isinstance(item, Mapping) else item
+        if isinstance(raw, str) and raw.strip():
+            found.append(raw.strip())
+    flat = contact.get("phone")
+    if isinstance(flat, str) and flat.strip():
+        found.append(flat.strip())
+    return found
+
+
+def contact_tags(contact: Mapping[str, Any]) -> list[str]:
+    """Tag names (list items carry strings; tolerate ``{"name": ...}`` objects too)."""
+    items = contact.get("tags")
+    names: list[str] = []
+    for item in items if isinstance(items, list) else []:
+        raw = item.get("name") if isinstance(item, Mapping) else item
+        if isinstance(raw, str) and raw.strip():
+            names.append(raw.strip())
+    return names
+
+
+def phone_matches(stored: str, wanted: str) -> bool:
+    """Same digits, or one is the other with a country/trunk prefix (``+34 600…`` vs ``600…``)."""
+    a, b = _NON_DIGITS.sub("", stored), _NON_DIGITS.sub("", wanted)
+    if not a or not b:
+        return False
+    if a == b:
+        return True
+    short, long_ = sorted((a, b), key=len)
+    return len(short) >= _MIN_PHONE_SUFFIX and long_.endswith(short)
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def query_matches(contact: Mapping[str, Any], query: str) -> bool:
+    """Loose check for the fuzzy ``query`` filter: every word appears somewhere in the contact.
+
+    Accent- and case-insensitive, also against a compacted copy (a NIF typed with dashes).
+    Loose on purpose: it only has to catch a server that ignored the filter and answered with
+    the whole account, not second-guess the server's fuzzy matching.
+    """
+    haystack = _fold(" ".join(_strings(dict(contact))))
+    compact = _NIF_JUNK.sub("", haystack)
+    terms = [_fold(t) for t in query.split()]
+    return all(t in haystack or _NIF_JUNK.sub("", t) in compact for t in terms)
+
+
+def datetime_bound_matches(contact: Mapping[str, Any], key: str, op: str, bound: datetime) -> bool:
+    """Check ``contact[key] <op> bound``; a missing or unparseable value passes (unknown)."""
+    value = parse_api_datetime(contact.get(key))
+    if value is None:
+        return True
+    if op == "gte":
+        return value >= bound
+    if op == "gt":
+        return value > bound
+    if op == "lte":
+        return value <= bound
+    if op == "lt":
+        return value < bound
+    raise ValueError(f"unknown comparison {op!r}")
+
+
+class ContactIndex:
+    """In-memory lookup of contacts by link custom field, compacted NIF and e-mail.
+
+    Built from one paged scan (``ClientifyClient.build_contact_index``) and kept current with
+    :meth:`add` / :meth:`remove`, so a target never scans the account once per record.
+    Thread-safe: a target may update it from several writer threads. Lookups return lists
+    (several matches are the caller's ambiguity to report), in insertion order.
+    """
+
+    def __init__(self, *, field: str = "factusol_id") -> None:
+        self.field = field
+        self._lock = threading.RLock()
+        self._by_id: dict[Any, dict[str, Any]] = {}
+        self._link: dict[str, dict[Any, dict[str, Any]]] = {}
+        self._nif: dict[str, dict[Any, dict[str, Any]]] = {}
+        self._email: dict[str, dict[Any, dict[str, Any]]] = {}
+
+    @classmethod
+    def build(
+        cls, contacts: Iterable[dict[str, Any]], *, field: str = "factusol_id"
+    ) -> ContactIndex:
+        """Index every contact of an iterable (typically ``client.iter_contacts()``)."""
+        index = cls(field=field)
+        for contact in contacts:
+            index.add(contact)
+        return index
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._by_id)
+
+    def __contains__(self, contact_id: object) -> bool:
+        with self._lock:
+            return contact_id in self._by_id
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        with self._lock:
+            return iter(list(self._by_id.values()))
+
+    def __repr__(self) -> str:
+        return f"ContactIndex(field={self.field!r}, contacts={len(self)})"
+
+    def _keys(self, contact: Mapping[str, Any]) -> tuple[list[str], str, list[str]]:
+        links = _as_texts(custom_field_value(contact, self.field))
+        return (
+            links,
+            compact_nif(contact.get("taxpayer_identification_number")),
+            contact_emails(contact),
+        )
+
+    def add(self, contact: dict[str, Any]) -> None:
+        """Index a contact, replacing any earlier version with the same ``id``."""
+        contact_id = contact.get("id")
+        if contact_id is None:
+            raise ValueError("cannot index a contact without an id")
+        with self._lock:
+            self._discard(contact_id)
+            self._by_id[contact_id] = contact
+            links, nif, emails = self._keys(contact)
+            for link in links:
+                self._link.setdefault(link, {})[contact_id] = contact
+            if nif:
+                self._nif.setdefault(nif, {})[contact_id] = contact
+            for email in emails:
+                self._email.setdefault(email, {})[contact_id] = contact
+
+    def remove(self, contact: Mapping[str, Any] | int | str) -> None:
+        """Forget a contact (given as a dict or its id); unknown ids are ignored."""
+        contact_id = contact.get("id") if isinstance(contact, Mapping) else contact
+        with self._lock:
+            self._discard(contact_id)
+
+    def _discard(self, contact_id: Any) -> None:
+        old = self._by_id.pop(contact_id, None)
+        if old is None:
+            return
+        links, nif, emails = self._keys(old)
+        for table, keys in ((self._link, links), (self._nif, [nif]), (self._email, emails)):
+            for key in keys:
+                bucket = table.get(key)
+                if bucket is not None:
+                    bucket.pop(contact_id, None)
+                    if not bucket:
+                        del table[key]
+
+    def get(self, contact_id: Any) -> dict[str, Any] | None:
+        """The indexed contact with this id, if any."""
+        with self._lock:
+            return self._by_id.get(contact_id)
+
+    def by_factusol_id(self, value: object) -> list[dict[str, Any]]:
+        """Contacts whose link custom field equals ``value`` (exact, stripped)."""
+        return self._lookup(self._link, str(value).strip() if value is not None else "")
+
+    def by_nif(self, nif: object) -> list[dict[str, Any]]:
+        """Contacts whose compacted ``taxpayer_identification_number`` equals the compacted nif."""
+        return self._lookup(self._nif, compact_nif(nif))
+
+    def by_email(self, email: object) -> list[dict[str, Any]]:
+        """Contacts having this e-mail among ``emails[]`` (case-insensitive)."""
+        return self._lookup(self._email, normalize_email(email))
+
+    def _lookup(
+        self, table: dict[str, dict[Any, dict[str, Any]]], key: str
+    ) -> list[dict[str, Any]]:
+        if not key:
+            return []
+        with self._lock:
+            return list(table.get(key, {}).values())

@@ -1,0 +1,152 @@
+"""Pure contact helpers and ContactIndex (table tests + a hypothesis model check)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from clientify_api import (
+    ContactIndex,
+    compact_nif,
+    contact_emails,
+    custom_field_text,
+    format_filter_datetime,
+    is_contact_field_definition,
+    parse_api_datetime,
+    to_utc_iso,
+)
+from clientify_api.errors import normalize_messages
+from clientify_api.timeutil import retry_after_seconds
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [(" b-12.345 678 ", "B12345678"), ("x1234567l", "X1234567L"), ("", ""), (None, "")],
+)
+def test_compact_nif(raw, expected):
+    assert compact_nif(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("  12 ", "12"), (["", "7"], "7"), ([], None), (None, None), ("", None), (42, "42")],
+)
+def test_custom_field_text(value, expected):
+    contact = {"custom_fields": [{"id": 1, "field": "factusol_id", "value": value}]}
+    assert custom_field_text(contact, "factusol_id") == expected
+
+
+def test_custom_field_text_missing_keys():
+    assert custom_field_text({}, "factusol_id") is None
+    assert custom_field_text({"custom_fields": None}, "factusol_id") is None
+
+
+@pytest.mark.parametrize(
+    ("content_type", "expected"),
+    [
+        ("contacts | contact", True),
+        ("contacts | contacto", True),
+        ("contact", True),
+        ("Contacts", True),
+        ("companies | empresa", False),
+        ("deals | oportunidad", False),
+        (None, False),
+    ],
+)
+def test_contact_content_type(content_type, expected):
+    assert is_contact_field_definition({"content_type": content_type}) is expected
+
+
+def test_contact_emails_all_and_lowercase():
+    contact = {"emails": [{"email": " A@X.com"}, {"email": "b@x.com"}, {"email": None}]}
+    assert contact_emails(contact) == ["a@x.com", "b@x.com"]
+
+
+def test_datetimes():
+    parsed = parse_api_datetime("2025-11-18T08:36:12.997736+01:00")
+    assert parsed is not None
+    assert to_utc_iso(parsed) == "2025-11-18T07:36:12.997736+00:00"
+    assert parse_api_datetime("2024/01/01") == datetime(2023, 12, 31, 23, 0, tzinfo=UTC)
+    assert parse_api_datetime("garbage") is None
+    moment = datetime(2025, 1, 1, 12, 0, 0, 500000, tzinfo=UTC)
+    assert format_filter_datetime(moment) == "2025-01-01T12:00:00Z"
+    assert format_filter_datetime(moment, round_up=True) == "2025-01-01T12:00:01Z"
+
+
+def test_retry_after_forms():
+    assert retry_after_seconds("12", now=0) == 12
+    assert retry_after_seconds("-3", now=0) == 0
+    assert retry_after_seconds("Thu, 01 Jan 1970 00:01:40 GMT", now=40) == 60
+    assert retry_after_seconds("soon", now=0) is None
+    assert retry_after_seconds(None, now=0) is None
+
+
+def test_normalize_messages():
+    assert normalize_messages({"a": "x", "b": ["y", "z"]}) == {"a": ["x"], "b": ["y", "z"]}
+    assert normalize_messages(None) == {}
+
+
+def make(cid: int, link: str | None = None, nif: str = "", email: str | None = None) -> dict:
+    return {
+        "id": cid,
+        "custom_fields": [{"field": "factusol_id", "value": link}] if link else [],
+        "taxpayer_identification_number": nif,
+        "emails": [{"id": 1, "type": 4, "email": email}] if email else [],
+    }
+
+
+def test_index_add_replaces_and_remove_forgets():
+    index = ContactIndex.build([make(1, "10", "B-1", "a@x.com"), make(2, "10")])
+    assert [c["id"] for c in index.by_factusol_id(10)] == [1, 2]  # ambiguity is reported
+    index.add(make(1, "11", "C1", "b@x.com"))  # new version of contact 1
+    assert [c["id"] for c in index.by_factusol_id("10")] == [2]
+    assert index.by_email("a@x.com") == []
+    assert index.by_nif("b1") == []
+    assert [c["id"] for c in index.by_nif("c-1")] == [1]
+    index.remove(2)
+    assert index.by_factusol_id("10") == []
+    index.remove({"id": 1})
+    assert len(index) == 0
+    with pytest.raises(ValueError, match="without an id"):
+        index.add({"first_name": "x"})
+
+
+ops = st.lists(
+    st.tuples(
+        st.sampled_from(["add", "remove"]),
+        st.integers(1, 5),
+        st.sampled_from([None, "1", "2"]),
+        st.sampled_from(["", "B-1", "b1", "C.2"]),
+        st.sampled_from([None, "a@x.com", "A@X.COM", "b@x.com"]),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops)
+def test_index_matches_brute_force(operations):
+    index = ContactIndex()
+    model: dict[int, dict] = {}
+    for op, cid, link, nif, email in operations:
+        if op == "add":
+            contact = make(cid, link, nif, email)
+            index.add(contact)
+            model[cid] = contact
+        else:
+            index.remove(cid)
+            model.pop(cid, None)
+    for link in ("1", "2"):
+        expected = {c for c, v in model.items() if custom_field_text(v, "factusol_id") == link}
+        assert {c["id"] for c in index.by_factusol_id(link)} == expected
+    for nif in ("B1", "C2"):
+        expected = {
+            c for c, v in model.items() if compact_nif(v["taxpayer_identification_number"]) == nif
+        }
+        assert {c["id"] for c in index.by_nif(nif)} == expected
+    for email in ("a@x.com", "b@x.com"):
+        expected = {c for c, v in model.items() if email in contact_emails(v)}
+        assert {c["id"] for c in index.by_email(email)} == expected
+    assert len(index) == len(model)
