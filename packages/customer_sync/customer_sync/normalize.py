@@ -1,0 +1,327 @@
+"""Normalization of single values: one canonical form per value, so both sides compare equal.
+
+Every ``normalize_*`` function is idempotent and returns ``None`` for an invalid value (the caller
+turns that into a :class:`~customer_sync.model.FieldIssue` and leaves the field unset). The empty
+string is a valid value meaning "empty".
+"""
+
+from __future__ import annotations
+
+import functools
+import gettext
+import logging
+import re
+import unicodedata
+
+import phonenumbers
+import pycountry
+from stdnum import exceptions as stdnum_exceptions
+from stdnum.es import nif as es_nif
+from stdnum.eu import vat as eu_vat
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "InvalidValue",
+    "clean_text",
+    "country_alpha2",
+    "country_name_es",
+    "country_numeric",
+    "fit_factusol_text",
+    "normalize_email",
+    "normalize_nif",
+    "normalize_phone",
+    "normalize_postal_code",
+    "phone_for_factusol",
+]
+
+
+class InvalidValue(ValueError):
+    """A value that cannot be normalized; ``str(err)`` is a short reason without the value."""
+
+
+# --------------------------------------------------------------------------------------- text
+
+
+def clean_text(value: str) -> str:
+    """Strip, collapse internal whitespace, drop control/format characters (NUL included), NFC.
+
+    NFC last, so accents typed decomposed ("e" + U+0301) compare equal to precomposed ones.
+    """
+    chars = []
+    for ch in value:
+        if ch.isspace():
+            chars.append(" ")
+        elif unicodedata.category(ch)[0] != "C":
+            chars.append(ch)
+    return unicodedata.normalize("NFC", " ".join("".join(chars).split()))
+
+
+def _to_cp1252(value: str) -> tuple[str, int]:
+    """Replace characters cp1252 cannot store: NFKD → cp1252 where possible, else "?"."""
+    out: list[str] = []
+    replaced = 0
+    for ch in value:
+        try:
+            ch.encode("cp1252")
+        except UnicodeEncodeError:
+            replaced += 1
+            decomposed = "".join(
+                c
+                for c in unicodedata.normalize("NFKD", ch)
+                if not unicodedata.combining(c) and _cp1252_ok(c)
+            )
+            out.append(decomposed or "?")
+        else:
+            out.append(ch)
+    return "".join(out), replaced
+
+
+def _cp1252_ok(ch: str) -> bool:
+    try:
+        ch.encode("cp1252")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def fits_cp1252(value: str) -> bool:
+    """True when FactuSOL (cp1252) can store ``value`` exactly."""
+    return all(_cp1252_ok(ch) for ch in value)
+
+
+def fit_factusol_text(value: str, size: int) -> tuple[str, list[str]]:
+    """Fit a cleaned text into a FactuSOL text column of ``size`` characters.
+
+    Returns the fitted text and the problems met (empty when it fitted as it was). Fitting a
+    fitted text changes nothing, which is what makes a second sync pass a no-op.
+    """
+    problems: list[str] = []
+    text = clean_text(value)
+    text, replaced = _to_cp1252(text)
+    if replaced:
+        # a replacement like "˘" → " " can leave double spaces behind
+        text = clean_text(text)
+        problems.append(f"{replaced} character(s) FactuSOL (cp1252) cannot store were replaced")
+    if len(text) > size:
+        text = text[:size].rstrip()
+        problems.append(f"truncated to {size} chars")
+    return text, problems
+
+
+# ------------------------------------------------------------------------------------- phones
+
+
+def _parse_phone(value: str, region: str) -> phonenumbers.PhoneNumber:
+    text = clean_text(value)
+    try:
+        number = phonenumbers.parse(text, region.upper())
+    except phonenumbers.NumberParseException as err:
+        raise InvalidValue("not a phone number") from err
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidValue("not a valid phone number")
+    return number
+
+
+def check_phone(value: str, region: str) -> tuple[str, list[str]]:
+    """E.164 form of ``value`` (default region ``region``) and warnings; raises InvalidValue."""
+    if not clean_text(value):
+        return "", []
+    number = _parse_phone(value, region)
+    warnings = ["extension dropped"] if number.extension else []
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), warnings
+
+
+def normalize_phone(value: str, region: str) -> str | None:
+    """Canonical E.164 ("+34912345678"); "" for empty; None when invalid."""
+    try:
+        return check_phone(value, region)[0]
+    except InvalidValue:
+        return None
+
+
+def phone_for_factusol(e164: str, region: str) -> str:
+    """How FactuSOL keeps a phone: national number for the default region, else E.164."""
+    if not e164:
+        return ""
+    number = phonenumbers.parse(e164, None)
+    if phonenumbers.region_code_for_number(number) == region.upper():
+        national = phonenumbers.national_significant_number(number)
+        # keep E.164 where the bare national number would not read back as the same number
+        if normalize_phone(national, region) == e164:
+            return national
+    return e164
+
+
+# --------------------------------------------------------------------------------------- NIFs
+
+
+def check_nif(value: str) -> str:
+    """Compact NIF/CIF/NIE (Spanish, "ES" prefix stripped) or EU VAT number; raises InvalidValue."""
+    text = re.sub(r"[\s.\-/]", "", clean_text(value)).upper()
+    if not text:
+        return ""
+    try:
+        # es.nif covers DNI, NIE and CIF and strips an "ES" prefix itself
+        return str(es_nif.validate(text))
+    except stdnum_exceptions.ValidationError:
+        pass
+    if len(text) > 2 and text[:2].isalpha() and not text.startswith("ES"):
+        try:
+            return str(eu_vat.validate(text))
+        except stdnum_exceptions.ValidationError:
+            pass
+    raise InvalidValue("not a valid NIF/CIF/NIE or EU VAT number")
+
+
+def normalize_nif(value: str) -> str | None:
+    """Compact upper-case NIF ("B12345674", "FR40303265045"); "" for empty; None when invalid."""
+    try:
+        return check_nif(value)
+    except InvalidValue:
+        return None
+
+
+# ------------------------------------------------------------------------------------- emails
+
+# deliberately basic: one "@", no spaces, a dot in the domain; the CRM does its own checks
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+
+
+def check_email(value: str) -> str:
+    text = clean_text(value).lower()
+    if not text:
+        return ""
+    if text.startswith("mailto:"):
+        text = text[len("mailto:") :]
+    if not _EMAIL_RE.match(text):
+        raise InvalidValue("not a valid email address")
+    return text
+
+
+def normalize_email(value: str) -> str | None:
+    """Trimmed, lower-cased email; "" for empty; None when the syntax is wrong."""
+    try:
+        return check_email(value)
+    except InvalidValue:
+        return None
+
+
+# -------------------------------------------------------------------------------- postal code
+
+
+def check_postal_code(value: str, country: str) -> str:
+    """Spanish codes as five digits with a province prefix 01-52; others cleaned as given."""
+    text = clean_text(value)
+    if country.upper() != "ES" or not text:
+        return text
+    digits = text.replace(" ", "")
+    if not digits.isascii() or not digits.isdigit() or len(digits) not in (4, 5):
+        raise InvalidValue("not a Spanish postal code (5 digits)")
+    digits = digits.zfill(5)
+    if not 1 <= int(digits[:2]) <= 52:
+        raise InvalidValue("not a Spanish postal code (province 01-52)")
+    return digits
+
+
+def normalize_postal_code(value: str, country: str) -> str | None:
+    """Postal code for ``country`` (alpha-2; callers pass the account region when unknown)."""
+    try:
+        return check_postal_code(value, country)
+    except InvalidValue:
+        return None
+
+
+# ---------------------------------------------------------------------------------- countries
+
+
+def _fold(text: str) -> str:
+    """Case-, accent- and punctuation-insensitive key for country names."""
+    decomposed = unicodedata.normalize("NFKD", clean_text(text).casefold())
+    letters = "".join(c if c.isalnum() else " " for c in decomposed if not unicodedata.combining(c))
+    return " ".join(letters.split())
+
+
+# common spellings that are not in ISO 3166 (old FactuSOL data, users typing freely)
+_ALIASES = {
+    "uk": "GB",
+    "usa": "US",
+    "eeuu": "US",
+    "ee uu": "US",
+    "u s a": "US",
+    "holanda": "NL",
+    "inglaterra": "GB",
+    "england": "GB",
+    "gran bretana": "GB",
+    "great britain": "GB",
+    "rusia": "RU",
+    "russia": "RU",
+    "republica checa": "CZ",
+    "deutschland": "DE",
+    "estados unidos de america": "US",
+    "vaticano": "VA",
+}
+
+
+@functools.cache
+def _spanish() -> gettext.NullTranslations:
+    return gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["es"], fallback=True)
+
+
+@functools.cache
+def _country_index() -> dict[str, str]:
+    index: dict[str, str] = {}
+    translate = _spanish().gettext
+    countries = list(pycountry.countries)
+    # codes first, then names; setdefault keeps the first (most specific) meaning of a key
+    for c in countries:
+        index.setdefault(c.alpha_2.casefold(), c.alpha_2)
+        index.setdefault(c.alpha_3.casefold(), c.alpha_2)
+        index.setdefault(str(int(c.numeric)), c.alpha_2)
+    for c in countries:
+        for attr in ("name", "common_name", "official_name"):
+            name = getattr(c, attr, None)
+            if name:
+                index.setdefault(_fold(name), c.alpha_2)
+                index.setdefault(_fold(translate(name)), c.alpha_2)
+    for alias, alpha2 in _ALIASES.items():
+        index.setdefault(alias, alpha2)
+    # "Bolivia, Estado plurinacional de" is written "Bolivia": index the head when unambiguous
+    heads: dict[str, set[str]] = {}
+    for c in countries:
+        for attr in ("name", "official_name"):
+            name = getattr(c, attr, None)
+            for variant in (name, translate(name)) if name else ():
+                if ", " in variant:
+                    heads.setdefault(_fold(variant.split(", ")[0]), set()).add(c.alpha_2)
+    for head, codes in heads.items():
+        if len(codes) == 1:
+            index.setdefault(head, codes.pop())
+    return index
+
+
+def country_alpha2(value: str | int) -> str | None:
+    """ISO alpha-2 from alpha-2/alpha-3/numeric/English or Spanish name; "" empty; None unknown."""
+    text = clean_text(str(value))
+    if not text:
+        return ""
+    key = str(int(text)) if text.isascii() and text.isdigit() else _fold(text)
+    return _country_index().get(key)
+
+
+def country_numeric(alpha2: str) -> str | None:
+    """ISO numeric code as FactuSOL's PAICLI holds it ("724"); "" for empty; None unknown."""
+    if not alpha2:
+        return ""
+    country = pycountry.countries.get(alpha_2=alpha2.upper())
+    return None if country is None else str(country.numeric)
+
+
+def country_name_es(alpha2: str) -> str:
+    """Spanish country name written to Clientify's free-text address country ("España")."""
+    if not alpha2:
+        return ""
+    country = pycountry.countries.get(alpha_2=alpha2.upper())
+    if country is None:
+        return alpha2
+    return str(_spanish().gettext(getattr(country, "common_name", None) or country.name))

@@ -1,0 +1,301 @@
+"""Table tests for single-value normalization (real-world Spanish data)."""
+
+import pycountry
+import pytest
+from customer_sync import (
+    clean_text,
+    country_alpha2,
+    country_name_es,
+    country_numeric,
+    fit_factusol_text,
+    normalize_email,
+    normalize_nif,
+    normalize_phone,
+    normalize_postal_code,
+    phone_for_factusol,
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "expected"),
+    [
+        ("91 234 56 78", "ES", "+34912345678"),
+        ("912345678", "ES", "+34912345678"),
+        ("912 34 56 78", "ES", "+34912345678"),
+        ("(91) 234-56-78", "ES", "+34912345678"),
+        ("+34 600 11 22 33", "ES", "+34600112233"),
+        ("+34600112233", "ES", "+34600112233"),
+        ("0034600112233", "ES", "+34600112233"),
+        ("0034 600 11 22 33", "ES", "+34600112233"),
+        ("600-11-22-33", "ES", "+34600112233"),
+        ("600.11.22.33", "ES", "+34600112233"),
+        ("  600112233\t", "ES", "+34600112233"),
+        ("934 56 78 90", "ES", "+34934567890"),
+        ("971 12 34 56", "ES", "+34971123456"),
+        ("722 12 34 56", "ES", "+34722123456"),
+        ("900 123 456", "ES", "+34900123456"),
+        ("+33 1 23 45 67 89", "ES", "+33123456789"),
+        ("0033 1 23 45 67 89", "ES", "+33123456789"),
+        ("+351 912 345 678", "ES", "+351912345678"),
+        ("+44 20 7946 0958", "ES", "+442079460958"),
+        ("+49 30 1234567", "ES", "+49301234567"),
+        ("+1 (202) 555-0143", "ES", "+12025550143"),
+        ("+52 55 1234 5678", "ES", "+525512345678"),
+        ("01 23 45 67 89", "FR", "+33123456789"),
+        ("912345678", "PT", "+351912345678"),
+        ("020 7946 0958", "GB", "+442079460958"),
+        ("", "ES", ""),
+        ("   ", "ES", ""),
+        ("12", "ES", None),
+        ("abc", "ES", None),
+        ("123456789", "ES", None),
+        ("+34 12345", "ES", None),
+        ("91234567", "ES", None),
+        ("912345678 / 600112233", "ES", None),
+        ("+1234567890", "ES", None),
+        ("0", "ES", None),
+    ],
+)
+def test_normalize_phone(raw, region, expected):
+    assert normalize_phone(raw, region) == expected
+    if expected:
+        assert normalize_phone(expected, region) == expected
+
+
+@pytest.mark.parametrize(
+    ("e164", "region", "stored"),
+    [
+        ("+34912345678", "ES", "912345678"),
+        ("+34600112233", "ES", "600112233"),
+        ("+33123456789", "ES", "+33123456789"),
+        ("+33123456789", "FR", "123456789"),
+        ("+34912345678", "FR", "+34912345678"),
+        ("", "ES", ""),
+    ],
+)
+def test_phone_for_factusol(e164, region, stored):
+    assert phone_for_factusol(e164, region) == stored
+    assert normalize_phone(stored, region) == e164
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("12345678Z", "12345678Z"),
+        ("12345678z", "12345678Z"),
+        ("12.345.678-Z", "12345678Z"),
+        (" 12345678 Z ", "12345678Z"),
+        ("ES12345678Z", "12345678Z"),
+        ("es12345678z", "12345678Z"),
+        ("ES-12345678Z", "12345678Z"),
+        ("B-12345674", "B12345674"),
+        ("B12345674", "B12345674"),
+        ("b12345674", "B12345674"),
+        ("ESB12345674", "B12345674"),
+        ("ES B-12345674", "B12345674"),
+        ("A58818501", "A58818501"),
+        ("X1234567L", "X1234567L"),
+        ("x-1234567-l", "X1234567L"),
+        ("ESX1234567L", "X1234567L"),
+        ("Y1234567X", "Y1234567X"),
+        ("K1234567L", "K1234567L"),
+        ("FR40303265045", "FR40303265045"),
+        ("FR 40 303 265 045", "FR40303265045"),
+        ("DE136695976", "DE136695976"),
+        ("PT501964843", "PT501964843"),
+        ("IT00743110157", "IT00743110157"),
+        ("NL004495445B01", "NL004495445B01"),
+        ("EL094259216", "EL094259216"),
+        ("", ""),
+        ("  ", ""),
+        ("12345678A", None),
+        ("1234567Z", None),
+        ("B12345678", None),
+        ("X1234567A", None),
+        ("ES12345678A", None),
+        ("FR00000000000", None),
+        ("GB980780684", None),
+        ("N/A", None),
+        ("123", None),
+    ],
+)
+def test_normalize_nif(raw, expected):
+    assert normalize_nif(raw) == expected
+    if expected:
+        assert normalize_nif(expected) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (" Foo@Bar.ES ", "foo@bar.es"),
+        ("foo@bar.es", "foo@bar.es"),
+        ("FACTURAS@EMPRESA.COM", "facturas@empresa.com"),
+        ("nombre.apellido+crm@sub.dominio.es", "nombre.apellido+crm@sub.dominio.es"),
+        ("mailto:Info@Tienda.es", "info@tienda.es"),
+        ("josé@correo.es", "josé@correo.es"),
+        ("a@b.co\x00", "a@b.co"),
+        ("", ""),
+        ("   ", ""),
+        ("foo", None),
+        ("foo@bar", None),
+        ("@bar.es", None),
+        ("foo@@bar.es", None),
+        ("foo bar@baz.es", None),
+        ("foo@bar.es; otro@bar.es", None),
+        ("foo@.es", None),
+        ("foo@bar..es", None),
+        ("foo@bar.es.", None),
+    ],
+)
+def test_normalize_email(raw, expected):
+    assert normalize_email(raw) == expected
+    if expected:
+        assert normalize_email(expected) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "country", "expected"),
+    [
+        ("8001", "ES", "08001"),
+        ("08001", "ES", "08001"),
+        (" 28001 ", "ES", "28001"),
+        ("28 001", "ES", "28001"),
+        ("1001", "ES", "01001"),
+        ("52001", "ES", "52001"),
+        ("35001", "es", "35001"),
+        ("99999", "ES", None),
+        ("53001", "ES", None),
+        ("00123", "ES", None),
+        ("123", "ES", None),
+        ("280010", "ES", None),
+        ("28OO1", "ES", None),
+        ("E-28001", "ES", None),
+        ("", "ES", ""),
+        ("75001", "FR", "75001"),
+        ("SW1A 1AA", "GB", "SW1A 1AA"),
+        ("  1000-001 ", "PT", "1000-001"),
+        ("99999", "FR", "99999"),
+        ("8001", "CH", "8001"),
+    ],
+)
+def test_normalize_postal_code(raw, country, expected):
+    assert normalize_postal_code(raw, country) == expected
+    if expected:
+        assert normalize_postal_code(expected, country) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("724", "ES"),
+        ("0724", "ES"),
+        (724, "ES"),
+        ("ES", "ES"),
+        ("es", "ES"),
+        ("ESP", "ES"),
+        ("España", "ES"),
+        ("ESPAÑA", "ES"),
+        ("espana", "ES"),
+        ("Spain", "ES"),
+        ("  spain ", "ES"),
+        ("Francia", "FR"),
+        ("France", "FR"),
+        ("250", "FR"),
+        ("056", "BE"),
+        ("56", "BE"),
+        ("Bélgica", "BE"),
+        ("belgica", "BE"),
+        ("Alemania", "DE"),
+        ("Reino Unido", "GB"),
+        ("United Kingdom", "GB"),
+        ("UK", "GB"),
+        ("Estados Unidos", "US"),
+        ("EE.UU.", "US"),
+        ("USA", "US"),
+        ("Países Bajos", "NL"),
+        ("Holanda", "NL"),
+        ("Portugal", "PT"),
+        ("Marruecos", "MA"),
+        ("México", "MX"),
+        ("Mexico", "MX"),
+        ("Suiza", "CH"),
+        ("Bolivia", "BO"),
+        ("Rusia", "RU"),
+        ("Corea del Sur", "KR"),
+        ("", ""),
+        ("Narnia", None),
+        ("999", None),
+        ("XX", None),
+    ],
+)
+def test_country_alpha2(raw, expected):
+    assert country_alpha2(raw) == expected
+
+
+def test_every_country_reads_back_from_its_spanish_name_and_codes():
+    for country in pycountry.countries:
+        a2 = country.alpha_2
+        assert country_alpha2(country_name_es(a2)) == a2
+        assert country_alpha2(country_numeric(a2) or "") == a2
+        assert country_alpha2(country.alpha_3) == a2
+        assert country_alpha2(country.name) == a2
+
+
+@pytest.mark.parametrize(
+    ("alpha2", "numeric", "spanish"),
+    [
+        ("ES", "724", "España"),
+        ("FR", "250", "Francia"),
+        ("DE", "276", "Alemania"),
+        ("PT", "620", "Portugal"),
+        ("BE", "056", "Bélgica"),
+        ("GB", "826", "Reino Unido"),
+        ("", "", ""),
+    ],
+)
+def test_country_numeric_and_spanish_name(alpha2, numeric, spanish):
+    assert country_numeric(alpha2) == numeric
+    assert country_name_es(alpha2) == spanish
+
+
+def test_country_numeric_unknown():
+    assert country_numeric("XX") is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("  Ferretería   López  ", "Ferretería López"),
+        ("A\tB\nC\r\nD", "A B C D"),
+        ("Nul\x00l", "Null"),
+        ("x\x07y", "xy"),
+        ("zero\u200bwidth", "zerowidth"),
+        ("a \x00 b", "a b"),
+        ("Jose\u0301", "José"),
+        ("\u00a0nbsp\u00a0", "nbsp"),
+        ("", ""),
+    ],
+)
+def test_clean_text(raw, expected):
+    assert clean_text(raw) == expected
+    assert clean_text(expected) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "size", "expected", "problems"),
+    [
+        ("Ferretería López", 100, "Ferretería López", []),
+        ("Müller & Söhne €", 100, "Müller & Söhne €", []),
+        ("Łódź", 100, "?ódz", ["2 character(s) FactuSOL (cp1252) cannot store were replaced"]),
+        ("Ștefan", 100, "Stefan", ["1 character(s) FactuSOL (cp1252) cannot store were replaced"]),
+        ("ﬁrma", 100, "firma", ["1 character(s) FactuSOL (cp1252) cannot store were replaced"]),
+        ("東京", 100, "??", ["2 character(s) FactuSOL (cp1252) cannot store were replaced"]),
+        ("abcdef", 3, "abc", ["truncated to 3 chars"]),
+        ("ab cdef", 3, "ab", ["truncated to 3 chars"]),
+        ("x" * 120, 100, "x" * 100, ["truncated to 100 chars"]),
+    ],
+)
+def test_fit_factusol_text(raw, size, expected, problems):
+    assert fit_factusol_text(raw, size) == (expected, problems)
+    assert fit_factusol_text(expected, size) == (expected, [])

@@ -1,0 +1,168 @@
+"""Reject file, plan file and run summary."""
+
+import json
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from customer_sync import FieldDiff, PlanWriter, RejectWriter, RunSummary
+
+SCHEMA = {"type": "object", "properties": {"code": {"type": "integer"}}}
+NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
+
+
+def read_lines(path):
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+
+
+def test_reject_file_is_a_replayable_singer_stream(tmp_path):
+    path = tmp_path / "out" / "rejects" / "clients.jsonl"
+    with RejectWriter(path, clock=lambda: NOW) as writer:
+        writer.reject(
+            "clients",
+            {"code": 1, "fiscal_name": "Ñandú SL"},
+            reason="invalid nif",
+            key=1,
+            schema=SCHEMA,
+            key_properties=["code"],
+        )
+        writer.reject("clients", {"code": 2}, reason="x" * 2000, key=2)
+        writer.register_schema("contacts", {"type": "object"}, ["id"], ["modified"])
+        writer.reject("contacts", {"id": 9}, reason="duplicate", key=9)
+    lines = read_lines(path)
+    assert [(m["type"], m["stream"]) for m in lines] == [
+        ("SCHEMA", "clients"),
+        ("RECORD", "clients"),
+        ("RECORD", "clients"),
+        ("SCHEMA", "contacts"),
+        ("RECORD", "contacts"),
+    ]
+    assert lines[0] == {
+        "type": "SCHEMA",
+        "stream": "clients",
+        "schema": SCHEMA,
+        "key_properties": ["code"],
+    }
+    assert lines[1]["record"] == {"code": 1, "fiscal_name": "Ñandú SL"}
+    assert lines[1]["_reject"] == {"reason": "invalid nif", "key": 1, "at": NOW.isoformat()}
+    assert len(lines[2]["_reject"]["reason"]) == 500
+    assert lines[3]["bookmark_properties"] == ["modified"]
+    assert writer.count == 3
+
+
+def test_reject_file_appends_and_repeats_schema_per_run(tmp_path):
+    path = tmp_path / "rejects.jsonl"
+    for code in (1, 2):
+        with RejectWriter(path) as writer:
+            writer.reject("clients", {"code": code}, reason="r", key=code, schema=SCHEMA)
+    assert [m["type"] for m in read_lines(path)] == ["SCHEMA", "RECORD", "SCHEMA", "RECORD"]
+
+
+def test_reject_without_schema_is_an_error(tmp_path):
+    with (
+        RejectWriter(tmp_path / "r.jsonl") as writer,
+        pytest.raises(ValueError, match="no schema"),
+    ):
+        writer.reject("clients", {"code": 1}, reason="r", key=1)
+
+
+def test_reject_writer_is_thread_safe(tmp_path):
+    path = tmp_path / "rejects.jsonl"
+    writer = RejectWriter(path)
+    writer.register_schema("clients", SCHEMA, ["code"])
+
+    def work(start):
+        for code in range(start, start + 200):
+            writer.reject("clients", {"code": code, "pad": "x" * 500}, reason="r", key=code)
+
+    threads = [threading.Thread(target=work, args=(i * 1000,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    writer.close()
+    lines = read_lines(path)
+    assert lines[0]["type"] == "SCHEMA"
+    assert [m["type"] for m in lines[1:]] == ["RECORD"] * 1600
+    assert len({m["record"]["code"] for m in lines[1:]}) == 1600
+
+
+def test_plan_writer(tmp_path):
+    path = tmp_path / "plan" / "plan.jsonl"
+    with PlanWriter(path) as plan:
+        plan.write("create", 7, diffs=[FieldDiff("email", None, "a@b.es")])
+        plan.write("update", 8, target_id=135, diffs=[FieldDiff("phone", "+34912345678", "")])
+        plan.write("unchanged", 9, target_id=136)
+        plan.write("reject", 10, reason="invalid factusol_id")
+    assert read_lines(path) == [
+        {
+            "action": "create",
+            "key": 7,
+            "target_id": None,
+            "diffs": [{"field": "email", "before": None, "after": "a@b.es"}],
+            "reason": None,
+        },
+        {
+            "action": "update",
+            "key": 8,
+            "target_id": 135,
+            "diffs": [{"field": "phone", "before": "+34912345678", "after": ""}],
+            "reason": None,
+        },
+        {"action": "unchanged", "key": 9, "target_id": 136, "diffs": [], "reason": None},
+        {
+            "action": "reject",
+            "key": 10,
+            "target_id": None,
+            "diffs": [],
+            "reason": "invalid factusol_id",
+        },
+    ]
+
+
+def test_plan_writer_rejects_unknown_action(tmp_path):
+    with PlanWriter(tmp_path / "p.jsonl") as plan, pytest.raises(ValueError, match="plan action"):
+        plan.write("upsert", 1)
+
+
+def test_run_summary(tmp_path):
+    summary = RunSummary()
+    assert summary.reject_ratio == 0.0
+    for counter, n in [("created", 3), ("updated", 2), ("unchanged", 4), ("rejected", 1)]:
+        summary.add(counter, n)
+    summary.add("warnings")
+    summary.add_api_calls({"read": 4, "write": 5})
+    summary.add_api_calls({"write": 1})
+    assert (summary.created, summary.updated, summary.rejected, summary.warnings) == (3, 2, 1, 1)
+    assert summary.reject_ratio == pytest.approx(0.1)
+    assert summary.api_calls == {"read": 4, "write": 6}
+    assert summary.line("factusol→clientify") == (
+        "factusol→clientify: 3 created, 2 updated, 4 unchanged, 0 linked, 1 rejected, "
+        "0 conflicts, 1 warnings; api calls: read=4, write=6"
+    )
+    path = tmp_path / "reports" / "run.json"
+    summary.write_report(path)
+    report = json.loads(path.read_text("utf-8"))
+    assert report["created"] == 3
+    assert report["processed"] == 10
+    assert report["reject_ratio"] == 0.1
+    assert report["api_calls"] == {"read": 4, "write": 6}
+    with pytest.raises(ValueError, match="unknown counter"):
+        summary.add("deleted")
+
+
+def test_run_summary_is_thread_safe():
+    summary = RunSummary()
+
+    def work():
+        for _ in range(5000):
+            summary.add("updated")
+            summary.add_api_calls({"write": 1})
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert summary.updated == 40000
+    assert summary.api_calls == {"write": 40000}
