@@ -8,35 +8,19 @@ from fresh sandboxes and fresh Meltano state every time, and stops the servers i
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from sandbox.launcher import SandboxProcess
+from sandbox.launcher import SandboxProcess, meltano_env
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".sandbox" / "demo"
 OUTPUT = ROOT / "output" / "demo"
 MELTANO = str(Path(sys.executable).with_name("meltano"))
 COUNTERS = ("created", "linked", "updated", "unchanged", "rejected", "conflicts")
-
-
-def meltano_env() -> dict[str, str]:
-    env = {
-        **os.environ,
-        "MELTANO_DATABASE_URI": f"sqlite:///{WORK / 'meltano.db'}",
-        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "MELTANO_ENVIRONMENT": "dev",
-    }
-    for target in ("target-clientify", "target-factusol"):
-        prefix = target.upper().replace("-", "_")
-        env[f"{prefix}_PLAN_FILE"] = str(OUTPUT / "plans" / f"{target}.jsonl")
-        env[f"{prefix}_REJECT_FILE"] = str(OUTPUT / "rejects" / f"{target}.jsonl")
-        env[f"{prefix}_REPORT_FILE"] = str(OUTPUT / "reports" / f"{target}.json")
-    return env
 
 
 def run_job(job: str) -> dict[str, Any]:
@@ -46,7 +30,11 @@ def run_job(job: str) -> dict[str, Any]:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w", encoding="utf-8") as fh:
         proc = subprocess.run(
-            [MELTANO, "run", job], cwd=ROOT, env=meltano_env(), stdout=fh, stderr=subprocess.STDOUT
+            [MELTANO, "run", job],
+            cwd=ROOT,
+            env=meltano_env(WORK, output=OUTPUT),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
         )
     if proc.returncode != 0:
         print(log.read_text(encoding="utf-8")[-4000:])

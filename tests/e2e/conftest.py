@@ -8,7 +8,6 @@ own output directory (plans, rejects, reports). Plugins are installed once into 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sandbox.launcher import SandboxProcess
+from sandbox.launcher import SandboxProcess, meltano_env
 
 ROOT = Path(__file__).resolve().parents[2]
 MELTANO = str(Path(sys.executable).with_name("meltano"))
@@ -77,25 +76,9 @@ class Project:
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
-        out = self.workdir / "output"
-        env = {
-            **os.environ,
-            "MELTANO_DATABASE_URI": f"sqlite:///{self.workdir / 'meltano.db'}",
-            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-            "MELTANO_ENVIRONMENT": "dev",
-            "TAP_FACTUSOL_API_URL": self.factusol.api_url,
-            "TARGET_FACTUSOL_API_URL": self.factusol.api_url,
-            "TAP_CLIENTIFY_API_URL": self.clientify.api_url,
-            "TARGET_CLIENTIFY_API_URL": self.clientify.api_url,
-            "TARGET_FACTUSOL_CLIENTIFY_API_URL": self.clientify.api_url,
-            "TAP_CLIENTIFY_RATE_LIMIT": "200",
-            "TARGET_CLIENTIFY_RATE_LIMIT": "200",
-        }
-        for target in ("target-clientify", "target-factusol"):
-            prefix = target.upper().replace("-", "_")
-            env[f"{prefix}_PLAN_FILE"] = str(out / "plans" / f"{target}.jsonl")
-            env[f"{prefix}_REJECT_FILE"] = str(out / "rejects" / f"{target}.jsonl")
-            env[f"{prefix}_REPORT_FILE"] = str(out / "reports" / f"{target}.json")
+        env = meltano_env(self.workdir, factusol=self.factusol, clientify=self.clientify)
+        env["TAP_CLIENTIFY_RATE_LIMIT"] = "200"
+        env["TARGET_CLIENTIFY_RATE_LIMIT"] = "200"
         env.update(self.extra_env)
         return env
 

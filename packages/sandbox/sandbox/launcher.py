@@ -138,3 +138,34 @@ class SandboxProcess:
 
     def clear_requests(self) -> None:
         self.admin("DELETE", "requests")
+
+
+def meltano_env(
+    workdir: Path,
+    *,
+    factusol: SandboxProcess | None = None,
+    clientify: SandboxProcess | None = None,
+    output: Path | None = None,
+) -> dict[str, str]:
+    """Environment that points the project's plugins at these sandboxes, with Meltano state and
+    the targets' plan/reject/report files kept under `workdir` (one isolated run world)."""
+    out = output or workdir / "output"
+    env = {
+        **os.environ,
+        "MELTANO_DATABASE_URI": f"sqlite:///{workdir / 'meltano.db'}",
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "MELTANO_ENVIRONMENT": "dev",
+    }
+    if factusol is not None:
+        env["TAP_FACTUSOL_API_URL"] = factusol.api_url
+        env["TARGET_FACTUSOL_API_URL"] = factusol.api_url
+    if clientify is not None:
+        for name in ("TAP_CLIENTIFY_API_URL", "TARGET_CLIENTIFY_API_URL"):
+            env[name] = clientify.api_url
+        env["TARGET_FACTUSOL_CLIENTIFY_API_URL"] = clientify.api_url
+    for target in ("target-clientify", "target-factusol"):
+        prefix = target.upper().replace("-", "_")
+        env[f"{prefix}_PLAN_FILE"] = str(out / "plans" / f"{target}.jsonl")
+        env[f"{prefix}_REJECT_FILE"] = str(out / "rejects" / f"{target}.jsonl")
+        env[f"{prefix}_REPORT_FILE"] = str(out / "reports" / f"{target}.json")
+    return env
