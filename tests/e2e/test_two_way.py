@@ -1,0 +1,174 @@
+"""Two-way guarantees, end to end through `meltano run` on both sandboxes: convergence without
+ping-pong, the conflict rule, idempotence, missed schedules, and customers only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from customer_sync import customer_from_contact, customer_from_row
+
+from .conftest import Project, link_of
+
+DAY = 86_400
+SYNCED = (
+    "name",
+    "nif",
+    "email",
+    "phone",
+    "mobile",
+    "address",
+    "city",
+    "postal_code",
+    "province",
+    "country",
+)
+
+
+def cycle(project: Project, *, full: bool = False) -> None:
+    suffix = "-full" if full else ""
+    project.run(f"factusol-to-clientify{suffix}")
+    project.run(f"clientify-to-factusol{suffix}")
+
+
+def linked_contacts(project: Project) -> dict[int, dict[str, Any]]:
+    out: dict[int, dict[str, Any]] = {}
+    for contact in project.contacts().values():
+        link = link_of(contact)
+        if link is not None:
+            assert int(link) not in out, f"two contacts linked to client {link}"
+            out[int(link)] = contact
+    return out
+
+
+def disagreements(project: Project) -> list[str]:
+    """Synced fields on which a linked client and contact differ, compared as the sync does."""
+    problems = []
+    contacts = linked_contacts(project)
+    for code, row in project.clients().items():
+        contact = contacts.get(code)
+        if contact is None:
+            problems.append(f"client {code} has no contact")
+            continue
+        client, _ = customer_from_row(row, region="ES")
+        crm, _ = customer_from_contact(contact, region="ES")
+        for field in SYNCED:
+            a, b = client.get(field), crm.get(field)
+            if a is not None and b is not None and a != b:
+                problems.append(f"client {code} {field}: {a!r} != {b!r}")
+    return problems
+
+
+def contact_id_for(project: Project, code: int) -> int:
+    return int(linked_contacts(project)[code]["id"])
+
+
+def test_edits_on_both_sides_converge_then_a_cycle_writes_nothing(project: Project) -> None:
+    cycle(project, full=True)
+    assert disagreements(project) == []
+    assert len(linked_contacts(project)) == len(project.clients())
+
+    project.factusol.admin("PATCH", "clients/3", {"TELCLI": "600 111 222"})
+    project.factusol.admin("POST", "clients", {"NOFCLI": "Nueva Ferretería Soria, S.L."})
+    contact = contact_id_for(project, 5)
+    project.clientify.admin("PATCH", f"contacts/{contact}", {"first_name": "Ana Belén Ruiz"})
+    project.clientify.admin(
+        "POST", "contacts", {"first_name": "Jorge", "last_name": "Llorente", "email": "jl@ej.es"}
+    )
+
+    cycle(project)
+    cycle(project)
+    assert disagreements(project) == []
+    assert project.clients()[5]["NOFCLI"] == "Ana Belén Ruiz"
+    assert "600111222" in project.clients()[3]["TELCLI"].replace(" ", "")
+
+    project.factusol.clear_requests()
+    project.clientify.clear_requests()
+    cycle(project)
+    cycle(project, full=True)
+    assert project.writes(project.factusol) == []
+    assert project.writes(project.clientify) == []
+
+
+def test_newest_change_wins_and_the_losing_change_is_logged(project: Project) -> None:
+    cycle(project, full=True)
+    contact = contact_id_for(project, 4)
+    # FactuSOL edited two days ago, Clientify edited now: Clientify is the most recent change.
+    project.factusol.configure(clock_offset_seconds=-2 * DAY)
+    project.factusol.admin("PATCH", "clients/4", {"TELCLI": "911 000 001"})
+    project.factusol.configure(clock_offset_seconds=0)
+    project.clientify.admin(
+        "PATCH", f"contacts/{contact}", {"phones": [{"phone": "+34 911 000 002", "type": 1}]}
+    )
+
+    cycle(project, full=True)
+
+    assert project.clients()[4]["TELCLI"].replace(" ", "") in {"911000002", "+34911000002"}
+    assert disagreements(project) == []
+    report = project.report("target-clientify")
+    assert report["counts"]["conflicts"] >= 1
+    conflicts = [p for p in project.lines("plans", "target-clientify") if p["action"] == "conflict"]
+    assert any(str(p.get("key")) == "4" for p in conflicts), conflicts
+
+
+def test_same_day_edits_on_both_sides_factusol_wins(project: Project) -> None:
+    cycle(project, full=True)
+    contact = contact_id_for(project, 6)
+    project.clientify.admin(
+        "PATCH", f"contacts/{contact}", {"phones": [{"phone": "+34 922 000 002", "type": 1}]}
+    )
+    # FUMCLI holds only a date: a same-day FactuSOL change cannot be ordered, FactuSOL wins.
+    project.factusol.admin("PATCH", "clients/6", {"TELCLI": "922 000 001"})
+
+    cycle(project)
+
+    assert project.clients()[6]["TELCLI"].replace(" ", "") == "922000001"
+    phones = [p["phone"] for p in project.contacts()[contact]["phones"] if p.get("type") == 1]
+    assert phones[:1] == ["+34922000001"]
+
+
+def test_first_modified_run_takes_the_last_24h_and_a_stale_bookmark_loses_nothing(
+    project: Project,
+) -> None:
+    cycle(project, full=True)
+    project.factusol.configure(clock_offset_seconds=-3 * DAY)
+    project.factusol.admin("PATCH", "clients/7", {"POBCLI": "Alcalá de Henares"})
+    project.factusol.configure(clock_offset_seconds=0)
+    project.factusol.admin("PATCH", "clients/8", {"POBCLI": "Dos Hermanas"})
+
+    project.run("factusol-to-clientify")
+    contacts = linked_contacts(project)
+    assert contacts[8]["addresses"][0]["city"] == "Dos Hermanas"
+    assert all(a.get("city") != "Alcalá de Henares" for a in contacts[7]["addresses"])
+
+    # A schedule that missed four days: the bookmark is four days old, the change two days old.
+    state_id = "dev:tap-factusol-to-target-clientify"
+    stale = (dt.datetime.now(dt.UTC) - dt.timedelta(days=4)).isoformat()
+    state = {"bookmarks": {"clients": {"replication_key": "modified"}}}
+    state["bookmarks"]["clients"]["replication_key_value"] = stale
+    project.meltano("state", "set", "--force", state_id, json.dumps({"singer_state": state}))
+    project.factusol.configure(clock_offset_seconds=-2 * DAY)
+    project.factusol.admin("PATCH", "clients/9", {"POBCLI": "Torrelodones"})
+    project.factusol.configure(clock_offset_seconds=0)
+
+    project.run("factusol-to-clientify")
+    contacts = linked_contacts(project)
+    assert contacts[9]["addresses"][0]["city"] == "Torrelodones"
+    assert contacts[7]["addresses"][0]["city"] == "Alcalá de Henares"  # 3 days old: in the gap
+    assert project.state(state_id)["singer_state"]["bookmarks"]["clients"]
+
+
+def test_only_customers_are_read_or_written(project: Project) -> None:
+    cycle(project, full=True)
+    factusol_routes = {r["path"].lower().rstrip("/") for r in project.factusol.requests_log()}
+    assert factusol_routes <= {
+        "/login/autenticar",
+        "/admin/cargatabla",
+        "/admin/lanzarconsulta",
+        "/admin/escribirregistro",
+        "/admin/actualizarregistro",
+    }
+    for request in project.clientify.requests_log():
+        path = request["path"]
+        assert path.startswith(("/v1/contacts/", "/v1/custom-fields/", "/v1/settings/")), path
