@@ -1,0 +1,668 @@
+"""One target-factusol run: API clients, lookups, the code allocator, writes and counters.
+
+The sink hands batches of contacts here. Finding what a contact is (linked, marked, matched,
+new) is kept apart from writing it. All FactuSOL writes go through one lock: CODCLI is
+allocated as MAX+1 by us (the API never assigns it, reference §5.4), so there must be a single
+writer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from clientify_api import (
+    ClientifyClient,
+    ClientifyError,
+    ClientifyNotFoundError,
+    ClientifyValidationError,
+    ContactIndex,
+    compact_nif,
+    custom_field_text,
+    normalize_email,
+    parse_api_datetime,
+)
+from customer_sync import (
+    FIELD_COLUMNS,
+    ConflictPolicy,
+    Customer,
+    FieldDiff,
+    PlanWriter,
+    RejectWriter,
+    RunSummary,
+    client_changes,
+    customer_from_contact,
+    decide_winner,
+)
+from factusol_api import (
+    FactusolClient,
+    FactusolCredentials,
+    FactusolError,
+    FactusolRecordError,
+    FactusolRecordExistsError,
+)
+
+from target_factusol.errors import FatalRunError
+from target_factusol.markers import MARKER_QUERY, marker_ids, marker_line, markers_by_contact
+
+MADRID = ZoneInfo("Europe/Madrid")
+# Codes tried after BDExisteRegistro before the record is rejected (another writer is racing us).
+MAX_CODE_ATTEMPTS = 20
+# Test hook: simulate a kill between the FactuSOL insert and the Clientify write-back.
+CRASH_AFTER_INSERT_ENV = "FCSYNC_TEST_CRASH_AFTER_INSERT"
+_DIGITS = re.compile(r"[0-9]+")
+
+
+class RecordRejected(Exception):
+    """This record cannot be written; the run goes on."""
+
+
+@dataclass
+class Item:
+    """One contact of a batch, read once."""
+
+    record: dict[str, Any]
+    contact_id: int
+    customer: Customer
+    code: int | None = None  # from the link field
+    modified: dt.datetime | None = None
+    candidates: list[int] = field(default_factory=list)  # marker or match candidates
+    how: str = ""  # why those candidates
+
+
+def _fumcli(row: Mapping[str, Any]) -> tuple[dt.datetime | None, bool]:
+    """FUMCLI as a naive Madrid datetime and whether it carries only a date."""
+    value = row.get("FUMCLI")
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, str) and value.strip():
+        try:
+            moment = dt.datetime.fromisoformat(value.strip().replace(" ", "T", 1))
+        except ValueError:
+            return None, False
+    else:
+        return None, False
+    return moment, moment.time() == dt.time(0, 0)
+
+
+def _modified(value: object) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if isinstance(value, str):
+        return parse_api_datetime(value)
+    return None
+
+
+def _nif_key(value: object) -> str:
+    """Compacted NIF without a Spanish VAT prefix (ESB12345678 = B12345678)."""
+    nif = compact_nif(value)
+    return nif[2:] if nif.startswith("ES") and len(nif) == 11 else nif
+
+
+def _known(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The record without null keys: tap-clientify emits null for "unknown", never "empty"."""
+    return {key: value for key, value in record.items() if value is not None}
+
+
+class SyncRun:
+    """Everything one run shares across batches and sinks."""
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        *,
+        factusol: FactusolClient,
+        clientify: ClientifyClient,
+        region: str,
+        logger: logging.Logger,
+    ) -> None:
+        self.config = config
+        self.fs = factusol
+        self.cl = clientify
+        self.region = region
+        self.log = logger
+        self.dry_run = bool(config.get("dry_run", False))
+        self.link_field = str(config.get("link_field") or "factusol_id")
+        self.missing_client = str(config.get("missing_client") or "reject")
+        fallback = config.get("match_fallback")
+        self.match_fallback: list[str] = list(["nif", "email"] if fallback is None else fallback)
+        self.policy = ConflictPolicy(
+            default=str(config.get("conflict_policy") or "newest"),
+            field_authority=dict(config.get("field_authority") or {}),
+        )
+        self.max_reject_ratio = float(config.get("max_reject_ratio", 0.2))
+        self.summary = RunSummary()
+        plan_path = Path(str(config.get("plan_file") or "output/plans/target-factusol.jsonl"))
+        # The plan describes this run only (a dry run's plan is compared with the next run).
+        plan_path.parent.mkdir(parents=True, exist_ok=True)
+        plan_path.write_text("", encoding="utf-8")
+        self.plan = PlanWriter(plan_path)
+        self.rejects = RejectWriter(
+            str(config.get("reject_file") or "output/rejects/target-factusol.jsonl")
+        )
+        self.report_path = Path(
+            str(config.get("report_file") or "output/reports/target-factusol.json")
+        )
+        self.started_at = dt.datetime.now(dt.UTC)
+        self.records_in = 0
+        self.open_sinks = 0
+        self.finished = False
+        self._write_lock = threading.Lock()
+        self._next_code: int | None = None
+        self._markers: dict[int, list[int]] | None = None
+        self._index: ContactIndex | None = None
+        self._by_nif: dict[str, list[int]] | None = None
+        self._by_email: dict[str, list[int]] | None = None
+        self._nif_of: dict[int, str] = {}
+        self._linked_codes: set[int] = set()
+
+    # ------------------------------------------------------------------ start / finish
+
+    @classmethod
+    def start(cls, config: Mapping[str, Any], *, logger: logging.Logger) -> SyncRun:
+        """Build the clients and check both credential sets before any data moves."""
+        timeout = float(config.get("timeout", 30))
+        retries = int(config.get("max_retries", 5))
+        creds = FactusolCredentials(
+            codigo_fabricante=str(config["codigo_fabricante"]),
+            codigo_cliente=str(config["codigo_cliente"]),
+            base_datos=str(config["base_datos"]),
+            password=str(config["password"]),
+        )
+        try:
+            factusol = FactusolClient(
+                creds,
+                api_url=str(config.get("api_url") or "https://api.sdelsol.com"),
+                ejercicio=str(config.get("ejercicio") or "auto"),
+                timeout=timeout,
+                max_retries=retries,
+            )
+            clientify = ClientifyClient(
+                str(config["clientify_api_key"]),
+                str(config.get("clientify_api_url") or "https://api.clientify.net/v1"),
+                timeout=timeout,
+                max_retries=retries,
+            )
+        except ValueError as exc:
+            raise FatalRunError(f"target-factusol: bad setting: {exc}") from None
+        try:
+            year = factusol.ejercicio  # logs in and resolves the year
+        except FactusolError as exc:
+            raise FatalRunError(
+                f"target-factusol: cannot start: FactuSOL credentials/database "
+                f"({creds.describe()}): {exc}"
+            ) from None
+        link_field = str(config.get("link_field") or "factusol_id")
+        try:
+            country = clientify.account_country()
+        except ClientifyError as exc:
+            raise FatalRunError(
+                f"target-factusol: cannot start: Clientify (clientify_api_key at "
+                f"{clientify.api_url}): {exc}"
+            ) from None
+        if not bool(config.get("dry_run", False)):
+            # Before any FactuSOL write: a client we could not link back would be orphaned.
+            try:
+                clientify.ensure_custom_field(link_field)
+            except ClientifyError as exc:
+                # The key works (account_country answered), so a 403 here means the account
+                # may not create definitions; clientify_api reports it as an auth error.
+                raise FatalRunError(
+                    f"target-factusol: cannot start: the contact custom field '{link_field}' "
+                    f"is missing and could not be created ({exc}). Create a text custom field "
+                    f"named '{link_field}' on contacts by hand in Clientify, then run again."
+                ) from None
+        region = country or str(config.get("country") or "ES").upper()
+        logger.info(
+            "target-factusol: FactuSOL %s ejercicio %s; Clientify region %s (%s)%s",
+            creds.base_datos,
+            year,
+            region,
+            "account country" if country else "country setting",
+            "; DRY RUN: nothing will be written" if config.get("dry_run") else "",
+        )
+        return cls(config, factusol=factusol, clientify=clientify, region=region, logger=logger)
+
+    def api_calls(self) -> dict[str, int]:
+        calls = {f"factusol_{k}": v for k, v in self.fs.calls.items()}
+        calls.update({f"clientify_{k}": v for k, v in self.cl.calls_snapshot().items()})
+        return calls
+
+    def write_report(self, status: str, error: str | None = None) -> None:
+        report = self.summary.as_dict()
+        report.update(
+            {
+                "counts": self.summary.counts,
+                "api_calls": self.api_calls(),
+                "status": status,
+                "error": error,
+                "dry_run": self.dry_run,
+                "records_received": self.records_in,
+                "region": self.region,
+                "started_at": self.started_at.isoformat(),
+                "finished_at": dt.datetime.now(dt.UTC).isoformat(),
+            }
+        )
+        self.report_path.parent.mkdir(parents=True, exist_ok=True)
+        self.report_path.write_text(
+            json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+
+    def fail(self, message: str) -> FatalRunError:
+        """Write the report of a failed run and return the error to raise."""
+        if not self.finished:
+            self.finished = True
+            self.write_report("failed", message)
+            self.log.error("%s", self._summary_line())
+            self._close()
+        return FatalRunError(message)
+
+    def finish(self) -> None:
+        """End of input: report, summary line, and the reject-ratio verdict."""
+        if self.finished:
+            return
+        ratio = self.summary.reject_ratio
+        if ratio > self.max_reject_ratio:
+            raise self.fail(
+                f"target-factusol: {self.summary.rejected} of {self.summary.processed} records "
+                f"rejected ({ratio:.0%}), above max_reject_ratio {self.max_reject_ratio:.0%}; "
+                f"see {self.rejects.path}"
+            )
+        self.finished = True
+        self.write_report("dry_run" if self.dry_run else "ok")
+        self.log.info("%s", self._summary_line())
+        self._close()
+
+    def _summary_line(self) -> str:
+        for name, calls in (("factusol", self.fs.calls), ("clientify", self.cl.calls_snapshot())):
+            self.summary.add_api_calls({f"{name}_{k}": v for k, v in calls.items()})
+        prefix = "DRY RUN " if self.dry_run else ""
+        return prefix + self.summary.line("Clientify -> FactuSOL")
+
+    def _close(self) -> None:
+        self.plan.close()
+        self.rejects.close()
+        self.fs.close()
+        self.cl.close()
+
+    # ------------------------------------------------------------------ batches
+
+    def process_batch(
+        self,
+        records: Iterable[dict[str, Any]],
+        *,
+        stream: str,
+        schema: Mapping[str, Any],
+        key_properties: Iterable[str],
+    ) -> None:
+        """Sync one batch of contacts (deduplicated by id, last one wins)."""
+        self.rejects.register_schema(stream, schema, list(key_properties))
+        self._stream = stream
+        latest: dict[Any, dict[str, Any]] = {}
+        for record in records:
+            self.records_in += 1
+            latest.pop(record.get("id"), None)  # keep the last version, at its position
+            latest[record.get("id")] = record
+        try:
+            self._process(list(latest.values()))
+        except FatalRunError:
+            raise
+        except (FactusolError, ClientifyError) as exc:
+            # Record-level errors were handled per record: what reaches here is systemic
+            # (auth, retries exhausted, an unexpected answer).
+            raise self.fail(f"target-factusol: stopped: {exc}") from None
+
+    def _process(self, records: list[dict[str, Any]]) -> None:
+        items: list[Item] = []
+        seen_codes: dict[int, int] = {}
+        for record in records:
+            try:
+                item = self._read(record)
+                if item.code is not None:
+                    other = seen_codes.setdefault(item.code, item.contact_id)
+                    if other != item.contact_id:
+                        raise RecordRejected(
+                            f"factusol_id {item.code} is also on contact {other}: one FactuSOL "
+                            "client cannot be linked to two contacts"
+                        )
+                items.append(item)
+            except RecordRejected as exc:
+                self._reject(record, str(exc))
+        if not items:
+            return
+        linked = [item for item in items if item.code is not None]
+        unlinked = [item for item in items if item.code is None]
+        self._linked_codes.update(item.code for item in linked if item.code is not None)
+        wanted = {item.code for item in linked if item.code is not None}
+        if unlinked:
+            self._find_candidates(unlinked)
+            wanted.update(code for item in unlinked for code in item.candidates)
+        # One read (per 200 codes) for every existing row the batch needs.
+        rows = {int(row["CODCLI"]): row for row in self.fs.get_clients(wanted)} if wanted else {}
+        for item in items:
+            try:
+                self._handle(item, rows)
+            except RecordRejected as exc:
+                self._reject(item.record, str(exc), code=item.code)
+            except FactusolRecordError as exc:
+                self._reject(item.record, f"FactuSOL refused the write: {exc}", code=item.code)
+            except (ClientifyValidationError, ClientifyNotFoundError) as exc:
+                self._reject(
+                    item.record, f"Clientify refused the link write-back: {exc}", code=item.code
+                )
+
+    # ------------------------------------------------------------------ find
+
+    def _read(self, record: dict[str, Any]) -> Item:
+        contact_id = record.get("id")
+        if isinstance(contact_id, bool) or not isinstance(contact_id, int):
+            raise RecordRejected("contact id is not an integer")
+        known = _known(record)
+        raw_link = custom_field_text(known, self.link_field)
+        if raw_link is None and isinstance(known.get("factusol_id"), str | int):
+            raw_link = str(known["factusol_id"]).strip() or None
+        code: int | None = None
+        if raw_link is not None:
+            if not _DIGITS.fullmatch(raw_link) or int(raw_link) <= 0:
+                raise RecordRejected(
+                    f"{self.link_field} {raw_link[:20]!r} is not a positive integer client code"
+                )
+            code = int(raw_link)
+        try:
+            customer, issues = customer_from_contact(
+                known, region=self.region, link_field=self.link_field
+            )
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise RecordRejected(f"mapping failed: {type(exc).__name__}: {exc}") from None
+        for issue in issues:
+            if issue.field == "factusol_id":
+                continue
+            self.log.warning("contact %s: %s (field left unchanged)", contact_id, issue)
+            self.summary.add("warnings")
+        return Item(
+            record=record,
+            contact_id=contact_id,
+            customer=customer,
+            code=code,
+            modified=_modified(record.get("modified")),
+        )
+
+    def _find_candidates(self, unlinked: list[Item]) -> None:
+        markers = self._load_markers()
+        for item in unlinked:
+            codes = markers.get(item.contact_id)
+            if codes:
+                item.candidates, item.how = list(codes), "creation marker"
+                continue
+            if not self.match_fallback:
+                continue
+            self._load_match_indexes()
+            for key in self.match_fallback:
+                codes = self._match(item, key)
+                if codes:
+                    item.candidates, item.how = codes, f"same {key}"
+                    break
+
+    def _load_markers(self) -> dict[int, list[int]]:
+        if self._markers is None:
+            # One query per run, only when a batch has contacts without a link.
+            self._markers = markers_by_contact(self.fs.query(MARKER_QUERY))
+            self.log.info("creation markers found for %d contacts", len(self._markers))
+        return self._markers
+
+    def _load_match_indexes(self) -> None:
+        if self._by_nif is not None:
+            return
+        # One keyset scan of three columns and one paged contact scan per run.
+        by_nif: dict[str, list[int]] = {}
+        by_email: dict[str, list[int]] = {}
+        for row in self.fs.iter_clients(columns=["CODCLI", "NIFCLI", "EMACLI"]):
+            code = int(row["CODCLI"])
+            if nif := _nif_key(row.get("NIFCLI")):
+                by_nif.setdefault(nif, []).append(code)
+                self._nif_of[code] = nif
+            if email := normalize_email(row.get("EMACLI")):
+                by_email.setdefault(email, []).append(code)
+        self._by_nif, self._by_email = by_nif, by_email
+        self._index = self.cl.build_contact_index(field=self.link_field)
+        self.log.info(
+            "matching: %d FactuSOL NIFs, %d e-mails; %d Clientify contacts indexed",
+            len(by_nif),
+            len(by_email),
+            len(self._index),
+        )
+
+    def _match(self, item: Item, key: str) -> list[int]:
+        if key == "nif":
+            nif = _nif_key(item.customer.nif or item.record.get("taxpayer_identification_number"))
+            return list((self._by_nif or {}).get(nif, [])) if nif else []
+        email = normalize_email(item.customer.email)
+        if not email:
+            return []
+        own_nif = _nif_key(item.customer.nif)
+        # Same e-mail but another NIF is another company (a shared accounting address).
+        return [
+            code
+            for code in (self._by_email or {}).get(email, [])
+            if not (own_nif and self._nif_of.get(code) and self._nif_of[code] != own_nif)
+        ]
+
+    def _is_linked(self, code: int) -> bool:
+        if code in self._linked_codes:
+            return True
+        return bool(self._index is not None and self._index.by_factusol_id(str(code)))
+
+    # ------------------------------------------------------------------ decide and write
+
+    def _handle(self, item: Item, rows: Mapping[int, dict[str, Any]]) -> None:
+        if item.code is not None:
+            row = rows.get(item.code)
+            if row is not None:
+                self._update(item, row, action="update")
+            elif self.missing_client == "recreate":
+                self._create(item, code=item.code)
+            else:
+                raise RecordRejected(
+                    f"{self.link_field} {item.code} names a FactuSOL client that does not exist "
+                    "(missing_client: reject)"
+                )
+            return
+        if item.how == "creation marker":
+            if len(item.candidates) > 1:
+                raise RecordRejected(
+                    "several FactuSOL clients carry this contact's creation marker: "
+                    + ", ".join(map(str, item.candidates))
+                )
+            row = rows.get(item.candidates[0])
+            if row is not None and marker_ids(row.get("OBSCLI")) & {item.contact_id}:
+                self.log.info(
+                    "contact %s: client %s was created for it by an earlier run; linking",
+                    item.contact_id,
+                    item.candidates[0],
+                )
+                self._adopt(item, row)
+                return
+        elif item.candidates:
+            linked = [code for code in item.candidates if self._is_linked(code)]
+            if len(item.candidates) == 1 and not linked:
+                row = rows.get(item.candidates[0])
+                if row is not None:
+                    self._adopt(item, row)
+                    return
+            else:
+                detail = f" (already linked: {', '.join(map(str, linked))})" if linked else ""
+                raise RecordRejected(
+                    f"cannot link by {item.how.removeprefix('same ')}: candidate FactuSOL "
+                    f"clients {', '.join(map(str, item.candidates))}{detail}; set "
+                    f"{self.link_field} on the contact by hand"
+                )
+        self._create(item)
+
+    def _resolve_conflicts(
+        self,
+        item: Item,
+        code: int,
+        row: Mapping[str, Any],
+        changes_row: dict[str, Any],
+        diffs: list[FieldDiff],
+    ) -> list[FieldDiff]:
+        """Drop the fields FactuSOL wins from ``changes_row``; return the applied diffs."""
+        fs_modified, date_only = _fumcli(row)
+        applied: list[FieldDiff] = []
+        for diff in diffs:
+            winner = decide_winner(
+                diff.field,
+                factusol_modified=fs_modified,
+                factusol_date_only=date_only,
+                clientify_modified=item.modified,
+                policy=self.policy,
+            )
+            if winner == "clientify":
+                applied.append(diff)
+                continue
+            changes_row.pop(FIELD_COLUMNS[diff.field], None)
+            self.summary.add("conflicts")
+            self.log.warning(
+                "conflict: contact %s, client %s, field %s: FactuSOL wins (policy %s), left as is",
+                item.contact_id,
+                code,
+                diff.field,
+                self.policy.for_field(diff.field),
+            )
+            self.plan.write(
+                "conflict",
+                item.contact_id,
+                target_id=code,
+                diffs=[diff],
+                reason=f"FactuSOL wins (policy {self.policy.for_field(diff.field)})",
+            )
+        return applied
+
+    def _apply_update(self, item: Item, code: int, row: Mapping[str, Any]) -> list[FieldDiff]:
+        changes = client_changes(row, item.customer, region=self.region)
+        write = dict(changes.row)
+        write["CODCLI"] = code
+        applied = self._resolve_conflicts(item, code, row, write, list(changes.diffs))
+        if len(write) > 1 and not self.dry_run:
+            with self._write_lock:
+                self.fs.update_client(write)
+        return applied if len(write) > 1 else []
+
+    def _update(self, item: Item, row: Mapping[str, Any], *, action: str) -> None:
+        code = int(row["CODCLI"])
+        applied = self._apply_update(item, code, row)
+        if applied:
+            self.summary.add("updated")
+            self.plan.write("update", item.contact_id, target_id=code, diffs=applied)
+        else:
+            self.summary.add("unchanged")
+            self.plan.write("unchanged", item.contact_id, target_id=code)
+
+    def _adopt(self, item: Item, row: Mapping[str, Any]) -> None:
+        """Link an existing client (found by marker or match) and update it like a linked one."""
+        code = int(row["CODCLI"])
+        applied = self._apply_update(item, code, row)
+        self._write_back(item, code)
+        self.summary.add("linked")
+        self.plan.write("link", item.contact_id, target_id=code, diffs=applied, reason=item.how)
+
+    def _create(self, item: Item, code: int | None = None) -> None:
+        customer = item.customer
+        if not (customer.name or customer.trade_name):
+            raise RecordRejected("contact has no name and no company name to create a client")
+        changes = client_changes(None, customer.replace(factusol_id=None), region=self.region)
+        row = dict(changes.row)
+        row["FALCLI"] = dt.datetime.now(MADRID).date().isoformat()
+        row["OBSCLI"] = marker_line(item.contact_id)
+        with self._write_lock:
+            code = self._insert(item, row, code)
+        if code is None:
+            return
+        if self._markers is not None:
+            self._markers.setdefault(item.contact_id, []).append(code)
+        if item.code is None:
+            self._write_back(item, code)
+        self._remember(code, customer)
+        self.summary.add("created")
+        self.plan.write("create", item.contact_id, target_id=code, diffs=changes.diffs)
+
+    def _insert(self, item: Item, row: dict[str, Any], fixed: int | None) -> int | None:
+        """Insert under the next free code (or ``fixed``); return the code used."""
+        if fixed is None and self._next_code is None:
+            self._next_code = self.fs.max_client_code() + 1  # once per run, then incremented
+        code = fixed if fixed is not None else self._next_code
+        assert code is not None
+        for _attempt in range(MAX_CODE_ATTEMPTS):
+            row["CODCLI"] = code
+            if self.dry_run:
+                break
+            try:
+                self.fs.insert_client(row)
+                break
+            except FactusolRecordExistsError:
+                # A retried insert whose first attempt landed answers BDExisteRegistro too:
+                # re-read the row; if it carries our marker it is ours.
+                existing = self.fs.get_clients([code])
+                if existing and item.contact_id in marker_ids(existing[0].get("OBSCLI")):
+                    self.log.info(
+                        "contact %s: client %s already written by a retried insert",
+                        item.contact_id,
+                        code,
+                    )
+                    break
+                if fixed is not None:
+                    raise RecordRejected(
+                        f"client {code} was created by someone else since it was read"
+                    ) from None
+                self.log.warning("CODCLI %s is already taken; trying %s", code, code + 1)
+                code += 1
+        else:
+            raise RecordRejected(f"no free CODCLI after {MAX_CODE_ATTEMPTS} attempts")
+        if self._next_code is not None and code >= self._next_code:
+            self._next_code = code + 1
+        if not self.dry_run:
+            self._after_insert(item.contact_id, code)
+        return code
+
+    def _after_insert(self, contact_id: int, code: int) -> None:
+        """Between the two writes of a creation (a test hook simulates a kill here)."""
+        if os.environ.get(CRASH_AFTER_INSERT_ENV):
+            self.log.error("test hook: exiting after creating client %s", code)
+            os._exit(70)
+
+    def _write_back(self, item: Item, code: int) -> None:
+        if not self.dry_run:
+            self.cl.set_custom_field(item.contact_id, self.link_field, str(code))
+        self._linked_codes.add(code)
+        if self._index is not None:
+            linked = dict(item.record)
+            fields = [
+                f for f in (linked.get("custom_fields") or []) if f.get("field") != self.link_field
+            ]
+            linked["custom_fields"] = [*fields, {"field": self.link_field, "value": str(code)}]
+            self._index.add(linked)
+
+    def _remember(self, code: int, customer: Customer) -> None:
+        """Make a client created in this run visible to later matches in the same run."""
+        self._linked_codes.add(code)
+        if self._by_nif is not None and (nif := _nif_key(customer.nif)):
+            self._by_nif.setdefault(nif, []).append(code)
+            self._nif_of[code] = nif
+        if self._by_email is not None and (email := normalize_email(customer.email)):
+            self._by_email.setdefault(email, []).append(code)
+
+    def _reject(self, record: Mapping[str, Any], reason: str, *, code: int | None = None) -> None:
+        contact_id = record.get("id")
+        self.summary.add("rejected")
+        self.log.error("contact %s rejected: %s", contact_id, reason)
+        self.rejects.reject(self._stream, record, reason=reason, key=contact_id)
+        self.plan.write("reject", contact_id, target_id=code, reason=reason)
