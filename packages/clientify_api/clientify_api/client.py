@@ -940,7 +940,11 @@ class ClientifyClient:
             created = self._create(
                 "/custom-fields/", body, recheck=lambda: self._find_definition(name)
             )
-        except (ClientifyValidationError, ClientifyNotFoundError) as exc:
+        except (ClientifyValidationError, ClientifyNotFoundError, ClientifyAuthError) as exc:
+            # A 401 would have failed the listing just before; a 403 here means this key may
+            # read but not define fields, which the user can fix by hand.
+            if isinstance(exc, ClientifyAuthError) and exc.status != 403:
+                raise
             reason = (
                 format_messages(exc.messages)
                 if isinstance(exc, ClientifyValidationError)

@@ -88,7 +88,11 @@ def compact_nif(value: object) -> str:
     """Uppercase, without spaces, dashes and dots. No validation (that is customer_sync's job)."""
     if not isinstance(value, str):
         return ""
-    return _NIF_JUNK.sub("", value).upper()
+    compact = _NIF_JUNK.sub("", value).upper()
+    # "ES" + a 9-character NIF is the same NIF (EU VAT form); customer_sync strips it too.
+    if len(compact) == 11 and compact.startswith("ES"):
+        return compact[2:]
+    return compact
 
 
 def normalize_email(value: object) -> str:

@@ -559,6 +559,14 @@ def test_ensure_custom_field_4xx_asks_for_manual_creation(client, rsps):
     assert not isinstance(info.value, ClientifyValidationError)  # not a per-record rejection
 
 
+def test_ensure_custom_field_403_asks_for_manual_creation(client, rsps):
+    rsps.get(f"{API}/custom-fields/", json=page([]))
+    rsps.post(f"{API}/custom-fields/", status=403, json={"detail": "Permission denied."})
+    with pytest.raises(ClientifyCustomFieldError) as info:
+        client.ensure_custom_field("factusol_id")
+    assert "by hand" in str(info.value)
+
+
 def test_list_contact_custom_fields_filters_content_type(client, rsps):
     rsps.get(
         f"{API}/custom-fields/",

@@ -23,7 +23,14 @@ from hypothesis import strategies as st
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [(" b-12.345 678 ", "B12345678"), ("x1234567l", "X1234567L"), ("", ""), (None, "")],
+    [
+        (" b-12.345 678 ", "B12345678"),
+        ("x1234567l", "X1234567L"),
+        ("ES B12345678", "B12345678"),  # EU VAT form of a Spanish NIF
+        ("FR40303265045", "FR40303265045"),
+        ("", ""),
+        (None, ""),
+    ],
 )
 def test_compact_nif(raw, expected):
     assert compact_nif(raw) == expected
