@@ -416,9 +416,7 @@ class ClientifyRun:
         if match_key == "nif":
             if not desired.nif:
                 return []
-            # customer_sync strips an "ES" prefix that a contact may still carry
-            keys = [desired.nif] + ([f"ES{desired.nif}"] if desired.nif[:1].isalnum() else [])
-            found = [c for k in keys for c in [*index.by_nif(k), *self._pending.by_nif(k)]]
+            found = [*index.by_nif(desired.nif), *self._pending.by_nif(desired.nif)]
         else:
             if not desired.email:
                 return []
