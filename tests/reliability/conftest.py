@@ -8,6 +8,6 @@ from pathlib import Path
 # importlib mode does not put this directory on sys.path; the tests share rel_harness.py
 sys.path.insert(0, str(Path(__file__).parent))
 
-from rel_harness import fast_clientify, sandboxes
+from rel_harness import sandboxes
 
-__all__ = ["fast_clientify", "sandboxes"]
+__all__ = ["sandboxes"]

@@ -1,0 +1,216 @@
+"""Bugs the reliability suite found, each pinned by a minimal case (strict xfail: when the owner
+fixes one, its test passes, xfail-strict turns that into a failure, and the marker comes off).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rel_harness import (
+    clientify_target_config,
+    factusol_target_config,
+    feed_target,
+    read_jsonl,
+    singer_lines,
+)
+from sandbox.launcher import SandboxProcess
+from target_clientify.target import TargetClientify
+from target_factusol.target import TargetFactusol
+
+
+def _client(code: int | None, **extra: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "code": code,
+        "fiscal_name": f"Bug {code}, S.L.",
+        "email": f"bug{code}@example.org",
+        "modified": "2025-06-01T00:00:00+02:00",
+        **extra,
+    }
+    return {k: v for k, v in record.items() if v is not None or k != "code"}
+
+
+@pytest.fixture
+def fast_factusol_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    """target-factusol has no rate_limit setting (5 req/s built in); lifted on loopback."""
+    import target_factusol.sync as sync
+    from clientify_api import ClientifyClient
+
+    monkeypatch.setattr(sync, "ClientifyClient", functools.partial(ClientifyClient, rate_limit=1e6))
+
+
+def _links(cl: SandboxProcess) -> list[str]:
+    out = []
+    for contact in cl.admin("GET", "contacts")["contacts"]:
+        for item in contact.get("custom_fields") or []:
+            if item.get("field") == "factusol_id" and item.get("value"):
+                out.append(str(item["value"]))
+    return out
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "target-clientify (ClientsSink, SDK key check in Sink._singer_validate_message): a "
+        "`clients` record without `code` raises MissingKeyPropertiesError and stops the whole "
+        "run with a traceback (no report, other records of the batch unwritten) instead of "
+        "being rejected with a reason"
+    ),
+)
+def test_clientify_record_without_code_is_rejected_not_fatal(
+    sandboxes: dict[str, SandboxProcess], tmp_path: Path
+) -> None:
+    cl = sandboxes["clientify"]
+    records = [_client(880001), {"fiscal_name": "No code", "email": "nocode@example.org"}]
+    feed = feed_target(
+        TargetClientify, clientify_target_config(cl, tmp_path), singer_lines("clients", records)
+    )
+    assert feed.error is None
+    assert "880001" in _links(cl)
+    assert len(read_jsonl(tmp_path / "rejects-clientify.jsonl")) == 2  # SCHEMA + the record
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "target-clientify (ClientsSink keeps the SDK's datetime error treatment ERROR): a "
+        "`clients` record whose `modified` is not a date-time ('not a date', '0000-00-00', "
+        "'2024-02-30T00:00:00') raises ValueError 'Could not parse value' and stops the run"
+    ),
+)
+def test_clientify_bad_modified_is_not_fatal(
+    sandboxes: dict[str, SandboxProcess], tmp_path: Path
+) -> None:
+    cl = sandboxes["clientify"]
+    records = [_client(880002, modified="0000-00-00"), _client(880003)]
+    feed = feed_target(
+        TargetClientify, clientify_target_config(cl, tmp_path), singer_lines("clients", records)
+    )
+    assert feed.error is None
+    assert "880003" in _links(cl)
+
+
+def _contact(cl: SandboxProcess, **changes: Any) -> dict[str, Any]:
+    made = cl.admin("POST", "contacts", {"first_name": "Bug", "last_name": "Contact"})
+    record: dict[str, Any] = {
+        "id": made["id"],
+        "first_name": "Bug",
+        "last_name": f"Contact {made['id']}",
+        "emails": [{"id": 1, "type": 4, "email": f"bug{made['id']}@example.org"}],
+        "phones": [],
+        "addresses": [],
+        "custom_fields": [],
+        "factusol_id": None,
+        "modified": "2025-06-01T00:00:00Z",
+    }
+    record.update(changes)
+    return record
+
+
+def _created_for(fs: SandboxProcess, contact_id: int) -> list[dict[str, Any]]:
+    from target_factusol.markers import marker_ids
+
+    rows = fs.admin("GET", "clients")["clients"]
+    return [row for row in rows if contact_id in marker_ids(row.get("OBSCLI"))]
+
+
+@pytest.mark.usefixtures("fast_factusol_target")
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "target-factusol (ContactsSink keeps the SDK default fail_on_record_validation_exception"
+        "=True): one `contacts` record that breaks the schema (first_name 12345, emails not a "
+        "list, id missing) raises InvalidRecord and stops the run; the valid records of the "
+        "batch are never written"
+    ),
+)
+def test_factusol_schema_invalid_record_is_rejected_not_fatal(
+    sandboxes: dict[str, SandboxProcess], tmp_path: Path
+) -> None:
+    fs, cl = sandboxes["factusol"], sandboxes["clientify"]
+    good, bad = _contact(cl), _contact(cl, first_name=12345)
+    feed = feed_target(
+        TargetFactusol,
+        factusol_target_config(fs, cl, tmp_path),
+        singer_lines("contacts", [bad, good]),
+    )
+    assert feed.error is None
+    assert len(_created_for(fs, good["id"])) == 1
+
+
+@pytest.mark.usefixtures("fast_factusol_target")
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "target-factusol (ContactsSink, SDK datetime parsing): a `contacts` record whose "
+        "`modified` is not a date-time ('yesterday') raises ValueError 'Could not parse value' "
+        "and stops the run"
+    ),
+)
+def test_factusol_bad_modified_is_not_fatal(
+    sandboxes: dict[str, SandboxProcess], tmp_path: Path
+) -> None:
+    fs, cl = sandboxes["factusol"], sandboxes["clientify"]
+    good, bad = _contact(cl), _contact(cl, modified="yesterday")
+    feed = feed_target(
+        TargetFactusol,
+        factusol_target_config(fs, cl, tmp_path),
+        singer_lines("contacts", [bad, good]),
+    )
+    assert feed.error is None
+    assert len(_created_for(fs, good["id"])) == 1
+
+
+@pytest.mark.usefixtures("fast_factusol_target")
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "target-factusol (sync.SyncRun._create and _apply_update ignore ClientChanges.issues): "
+        "a valid e-mail longer than EMACLI's 255 chars (or a NIF/postal code that does not fit) "
+        "is silently left out of the F_CLI row: no warning, no plan note, warnings count 0"
+    ),
+)
+def test_factusol_value_that_does_not_fit_is_warned(
+    sandboxes: dict[str, SandboxProcess], tmp_path: Path
+) -> None:
+    fs, cl = sandboxes["factusol"], sandboxes["clientify"]
+    long_email = "a" * 300 + "@example.com"
+    record = _contact(cl, emails=[{"id": 1, "type": 4, "email": long_email}])
+    feed = feed_target(
+        TargetFactusol, factusol_target_config(fs, cl, tmp_path), singer_lines("contacts", [record])
+    )
+    assert feed.error is None
+    rows = _created_for(fs, record["id"])
+    assert len(rows) == 1
+    assert rows[0]["EMACLI"] == ""  # dropped: it cannot be stored
+    warnings = [r.getMessage() for r in feed.logs if r.levelname == "WARNING"]
+    assert any(str(record["id"]) in m and "email" in m for m in warnings), warnings
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "customer_sync.writers._json_default turns Decimal into a string: the SDK parses JSON "
+        "numbers as Decimal, so a rejected record's numbers (code 1.5, Moneda columns) are "
+        "written to the reject file as text and the 'replayable' record no longer matches "
+        "its schema"
+    ),
+)
+def test_reject_file_keeps_numbers_as_numbers(tmp_path: Path) -> None:
+    from customer_sync import RejectWriter
+
+    path = tmp_path / "rejects.jsonl"
+    with RejectWriter(path) as writer:
+        writer.reject(
+            "clients",
+            {"code": 7, "tarcli": Decimal("1.5")},
+            reason="test",
+            key=7,
+            schema={"properties": {"code": {"type": "integer"}, "tarcli": {"type": "number"}}},
+        )
+    record = json.loads(path.read_text(encoding="utf-8").splitlines()[-1])["record"]
+    assert record["tarcli"] == 1.5
