@@ -195,7 +195,10 @@ class SyncRun:
         except ValueError as exc:
             raise FatalRunError(f"target-factusol: bad setting: {exc}") from None
         try:
-            year = factusol.ejercicio  # logs in and resolves the year
+            year = factusol.ejercicio  # "auto" logs in while it probes the year
+            if str(config.get("ejercicio") or "auto").lower() != "auto":
+                # factusol_api has no public login check: one tiny query logs in.
+                factusol.query("SELECT TOP 1 CODCLI FROM F_CLI")
         except FactusolError as exc:
             raise FatalRunError(
                 f"target-factusol: cannot start: FactuSOL credentials/database "

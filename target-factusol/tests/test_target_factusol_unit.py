@@ -1,0 +1,154 @@
+"""Settings parity with meltano.yml, the marker helpers, and error paths with mocked HTTP."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses
+import yaml
+from target_factusol.errors import FatalRunError
+from target_factusol.markers import marker_ids, markers_by_contact, with_marker
+from target_factusol.target import TargetFactusol
+
+ROOT = Path(__file__).parents[2]
+FIXTURES = Path(__file__).parent / "fixtures"
+FS = "https://fs.example"
+CL = "https://cl.example/v1"
+
+
+def test_settings_match_meltano_yml() -> None:
+    meltano = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    plugin = next(p for p in meltano["plugins"]["loaders"] if p["name"] == "target-factusol")
+    properties = TargetFactusol.config_jsonschema["properties"]
+    names = [s["name"] for s in plugin["settings"]]
+    assert list(properties)[: len(names)] == names
+    for setting in plugin["settings"]:
+        prop = properties[setting["name"]]
+        assert prop["description"] == setting["description"], setting["name"]
+        if "value" in setting:
+            assert prop.get("default") == setting["value"], setting["name"]
+        if setting.get("sensitive"):
+            assert prop.get("secret") is True, setting["name"]
+
+
+def test_marker_helpers() -> None:
+    assert marker_ids("clientifyid 42") == {42}
+    assert marker_ids("nota\r\nclientifyid 7\r\notra") == {7}
+    assert marker_ids("see clientifyid 42 later") == set()  # a whole line only
+    assert marker_ids(None) == set()
+    assert with_marker("Observaciones", 9) == "Observaciones\r\nclientifyid 9"
+    assert with_marker("clientifyid 9", 9) == "clientifyid 9"
+    rows = [{"CODCLI": 3, "OBSCLI": "clientifyid 1"}, {"CODCLI": 5, "OBSCLI": "clientifyid 1"}]
+    assert markers_by_contact(rows) == {1: [3, 5]}
+
+
+def _envelope(resultado: Any = "", respuesta: str = "OK") -> dict[str, Any]:
+    return {"resultado": resultado, "respuesta": respuesta}
+
+
+def _rows(*rows: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    return [[{"columna": k, "dato": v} for k, v in row.items()] for row in rows]
+
+
+def _config(tmp_path: Path, **extra: Any) -> dict[str, Any]:
+    return {
+        "api_url": FS,
+        "codigo_fabricante": "1",
+        "codigo_cliente": "2",
+        "base_datos": "FS001",
+        "password": "s3cret-pw",
+        "ejercicio": "2026",
+        "clientify_api_url": CL,
+        "clientify_api_key": "k3y-secret",
+        "plan_file": str(tmp_path / "plan.jsonl"),
+        "reject_file": str(tmp_path / "rejects.jsonl"),
+        "report_file": str(tmp_path / "report.json"),
+        "max_retries": 0,
+        **extra,
+    }
+
+
+def _factusol_ok() -> None:
+    responses.post(f"{FS}/login/Autenticar", json=_envelope("tok"))
+    # the start-up login check
+    responses.post(f"{FS}/admin/LanzarConsulta", json=_envelope(_rows({"CODCLI": 1})))
+
+
+def _clientify_ok() -> None:
+    responses.get(f"{CL}/settings/my-account/", json={"results": [{"country": "ES"}]})
+    responses.get(
+        f"{CL}/custom-fields/",
+        json={
+            "count": 1,
+            "next": None,
+            "results": [{"name": "factusol_id", "content_type": "contacts | contact"}],
+        },
+    )
+
+
+def _linked_contact_input() -> str:
+    text = (FIXTURES / "linked_contact_changed.singer").read_text(encoding="utf-8")
+    return text
+
+
+@responses.activate
+def test_write_refused_is_rejected_and_run_goes_on(tmp_path: Path) -> None:
+    _factusol_ok()
+    _clientify_ok()
+    row = {"CODCLI": 501, "NOFCLI": "Marta Ruiz Soler", "EMACLI": "old@example.es"}
+    responses.post(f"{FS}/admin/CargaTabla", json=_envelope(_rows(row)))
+    responses.post(
+        f"{FS}/admin/ActualizarRegistro", json=_envelope("", "BDActualizarRegistroError")
+    )
+
+    target = TargetFactusol(config=_config(tmp_path, max_reject_ratio=1.0))
+    target.listen(io.StringIO(_linked_contact_input()))
+
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["counts"]["rejected"] == 1
+    reject = [json.loads(x) for x in (tmp_path / "rejects.jsonl").read_text().splitlines()][1]
+    assert "BDActualizarRegistroError" in reject["_reject"]["reason"]
+
+
+@responses.activate
+def test_transient_failure_after_retries_stops_the_run_without_state(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _factusol_ok()
+    _clientify_ok()
+    responses.post(f"{FS}/admin/CargaTabla", json=_envelope("", "KO"))
+
+    target = TargetFactusol(config=_config(tmp_path))
+    with pytest.raises(FatalRunError, match="KO; gave up after 1 attempts"):
+        target.listen(io.StringIO(_linked_contact_input()))
+
+    assert "bookmarks" not in capsys.readouterr().out
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["status"] == "failed"
+
+
+@responses.activate
+def test_factusol_login_refused_names_the_credential_set(tmp_path: Path) -> None:
+    responses.post(f"{FS}/login/Autenticar", json=_envelope("", "KO"))
+
+    target = TargetFactusol(config=_config(tmp_path))
+    with pytest.raises(FatalRunError) as err:
+        target.listen(io.StringIO(_linked_contact_input()))
+    assert "fabricante=1 cliente=2 base_datos=FS001" in str(err.value)
+    assert "s3cret-pw" not in str(err.value)
+    assert len(responses.calls) == 1  # nothing else was tried
+
+
+@responses.activate
+def test_clientify_key_refused(tmp_path: Path) -> None:
+    _factusol_ok()
+    responses.get(f"{CL}/settings/my-account/", status=401, json={"detail": "Invalid token."})
+
+    target = TargetFactusol(config=_config(tmp_path))
+    with pytest.raises(FatalRunError, match="Clientify") as err:
+        target.listen(io.StringIO(_linked_contact_input()))
+    assert "k3y-secret" not in str(err.value)
