@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.sinks import BatchSink
 from typing_extensions import override
 
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
     from target_factusol.sync import SyncRun
 
 CONTACTS_STREAM = "contacts"
+# Set on a record that failed schema validation or date parsing; the batch rejects it.
+INVALID_KEY = "__target_factusol_invalid__"
 
 
 class ContactsSink(BatchSink):
@@ -46,6 +49,28 @@ class ContactsSink(BatchSink):
         super().setup()
         # Connect and check credentials when the stream's SCHEMA arrives: before any record.
         self.run.open_sinks += 1
+
+    @override
+    def _validate_and_parse(self, record: dict[str, Any]) -> dict[str, Any]:
+        # One record that breaks the schema (or has an unparseable date-time) must not stop
+        # the run: mark it so the batch rejects it with a reason. The SDK's own version raises,
+        # or logs the whole record; there is no public hook for this.
+        problem = None
+        if self._validator is not None:
+            try:
+                self._validator.validate(record)
+            except InvalidRecord as exc:
+                problem = f"record does not match the contacts schema: {exc.error_message}"
+        if problem is None:
+            try:
+                self._parse_timestamps_in_record(
+                    record=record, schema=self.schema, treatment=self.datetime_error_treatment
+                )
+            except ValueError:
+                problem = "record has a date-time field that cannot be parsed"
+        if problem is not None:
+            record[INVALID_KEY] = problem[:300]
+        return record
 
     @override
     def process_batch(self, context: dict[str, Any]) -> None:

@@ -36,6 +36,7 @@ from customer_sync import (
     ConflictPolicy,
     Customer,
     FieldDiff,
+    FieldIssue,
     PlanWriter,
     RejectWriter,
     RunSummary,
@@ -53,6 +54,7 @@ from factusol_api import (
 
 from target_factusol.errors import FatalRunError
 from target_factusol.markers import MARKER_QUERY, marker_ids, marker_line, markers_by_contact
+from target_factusol.sinks import INVALID_KEY
 
 MADRID = ZoneInfo("Europe/Madrid")
 # Codes tried after BDExisteRegistro before the record is rejected (another writer is racing us).
@@ -366,6 +368,9 @@ class SyncRun:
     # ------------------------------------------------------------------ find
 
     def _read(self, record: dict[str, Any]) -> Item:
+        invalid = record.pop(INVALID_KEY, None)
+        if invalid:
+            raise RecordRejected(str(invalid))
         contact_id = record.get("id")
         if isinstance(contact_id, bool) or not isinstance(contact_id, int):
             raise RecordRejected("contact id is not an integer")
@@ -552,6 +557,7 @@ class SyncRun:
 
     def _apply_update(self, item: Item, code: int, row: Mapping[str, Any]) -> list[FieldDiff]:
         changes = client_changes(row, item.customer, region=self.region)
+        self._warn(item, changes.issues)
         write = dict(changes.row)
         write["CODCLI"] = code
         applied = self._resolve_conflicts(item, code, row, write, list(changes.diffs))
@@ -583,6 +589,7 @@ class SyncRun:
         if not (customer.name or customer.trade_name):
             raise RecordRejected("contact has no name and no company name to create a client")
         changes = client_changes(None, customer.replace(factusol_id=None), region=self.region)
+        self._warn(item, changes.issues)
         row = dict(changes.row)
         row["FALCLI"] = dt.datetime.now(MADRID).date().isoformat()
         row["OBSCLI"] = marker_line(item.contact_id)
@@ -662,6 +669,12 @@ class SyncRun:
             self._nif_of[code] = nif
         if self._by_email is not None and (email := normalize_email(customer.email)):
             self._by_email.setdefault(email, []).append(code)
+
+    def _warn(self, item: Item, issues: Iterable[FieldIssue]) -> None:
+        """Values FactuSOL cannot hold (cut, replaced, or left out): never silent."""
+        for issue in issues:
+            self.log.warning("contact %s: %s (FactuSOL)", item.contact_id, issue)
+            self.summary.add("warnings")
 
     def _reject(self, record: Mapping[str, Any], reason: str, *, code: int | None = None) -> None:
         contact_id = record.get("id")

@@ -444,3 +444,32 @@ def test_seeded_clients_untouched_by_a_create(harness: Harness) -> None:
     harness.run(msgs)
     after = harness.clients()
     assert all(after[c] == before[c] for c in before)
+
+
+def test_schema_invalid_records_are_rejected_and_valid_ones_written(harness: Harness) -> None:
+    msgs = messages("invalid_records_among_valid")
+    harness.put_contacts(messages("new_contact"))
+
+    out = harness.run(msgs, max_reject_ratio=1.0)
+
+    assert len(marked(harness.clients(), CONTACT)) == 1
+    reasons = [p["reason"] for p in out.plan if p["action"] == "reject"]
+    assert len(reasons) == 2
+    assert "does not match the contacts schema" in reasons[0]
+    assert "date-time" in reasons[1]
+    assert all("__target_factusol" not in json_line for json_line in map(str, out.rejects))
+
+
+def test_value_that_does_not_fit_factusol_is_warned_not_silent(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    msgs = messages("email_too_long_for_factusol")
+    harness.put_contacts(messages("new_contact"))
+
+    with caplog.at_level(logging.WARNING):
+        out = harness.run(msgs)
+
+    (code,) = marked(harness.clients(), CONTACT)
+    assert harness.clients()[code]["EMACLI"] == ""
+    assert f"contact {CONTACT}: email: does not fit FactuSOL" in caplog.text
+    assert out.report["counts"]["warnings"] >= 1
