@@ -41,7 +41,7 @@ bench: setup
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 bench-fast: setup
-	$(BIN)/python scripts/bench.py --records 500 --latency-ms 0 --out output/bench-fast
+	$(BIN)/python scripts/bench.py --records 300 --latency-ms 0 --out output/bench-fast
 
 clean:
 	rm -rf $(VENV) .meltano output .sandbox

@@ -1,0 +1,943 @@
+"""`make bench`: throughput, API calls and memory of the two-way sync against the sandboxes.
+
+Seeds both emulators with N clients/contacts, injects a per-call latency on both and a
+server-side rate limit on Clientify, then runs the real plugins (`meltano run` subprocesses):
+
+  1. initial full sync each way (factusol-to-clientify-full, clientify-to-factusol-full);
+  2. no-op re-runs: both full jobs again, then both incremental jobs (which also set bookmarks);
+  3. 1 % of the records edited on each side (admin PATCH), then both incremental jobs.
+
+A naive baseline (one lookup + one write per record, sequential, plain `requests`) then runs
+against a fresh reseed of the same sandboxes. Every figure comes from the sandboxes' own request
+logs; a small recording proxy in front of Clientify adds the query string the log lacks, so a
+filtered GET (lookup) can be told from a page read. Results: results.md + results.json in --out.
+
+Phases 1-2 run with both sandbox clocks two days back: the full sync "happened earlier", as in
+production, so phase 3 sees only that day's edits. FactuSOL stamps FUMCLI with a date only, so
+without the shift every run of the same day would re-read all rows the sync itself wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import dataclasses
+import datetime as dt
+import http.client
+import json
+import math
+import random
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import psutil  # a dependency of meltano, so present in every project venv
+import requests
+import yaml  # also a meltano dependency
+from sandbox.launcher import SandboxProcess, meltano_env
+
+ROOT = Path(__file__).resolve().parents[1]
+MELTANO = str(Path(sys.executable).with_name("meltano"))
+
+# Sandbox credentials (the dev environment of meltano.yml).
+FS_CREDENTIALS = {
+    "codigoFabricante": "1234",
+    "codigoCliente": "56789",
+    "baseDatosCliente": "FS001",
+    "password": base64.b64encode(b"sandbox-password").decode("ascii"),
+}
+CLIENTIFY_TOKEN = "sandbox-api-key"  # noqa: S105 - the sandbox's fixed test key
+
+CLIENTIFY_PAGE_SIZE = 100  # the API's maximum; tap and targets always ask for it
+HISTORY_OFFSET_S = -2 * 86400  # sandbox clocks during phases 1-2 (see module docstring)
+EDIT_SHARE = 0.01
+# Slack in the call-count targets: credential checks, custom-field definitions, year probes.
+CONST_READS = 10
+CONST_WRITES = 5
+CONST_LOOKUPS = 5
+RSS_LIMIT_MB = 250.0
+SPEEDUP_TARGET = 8.0
+CLIENT_RATE_SHARE = 0.9  # our clients' rate limit, "slightly below" the server's
+JOBS = {
+    "f2c-full": "factusol-to-clientify-full",
+    "c2f-full": "clientify-to-factusol-full",
+    "f2c": "factusol-to-clientify",
+    "c2f": "clientify-to-factusol",
+}
+_METRIC = re.compile(r"\]\s+(\S+)\s+METRIC\s.*metric_name=record_count metric_value=(\d+)")
+_LOOKUP_PARAMS = ("query", "email", "phone", "tag")
+
+
+@dataclasses.dataclass
+class BenchConfig:
+    """Everything a run depends on (the CLI options)."""
+
+    records: int = 10_000
+    latency_ms: float = 20.0
+    rate_limit: float = 200.0
+    seed: int = 42
+    out: Path = ROOT / "output" / "bench"
+    max_workers: int | None = None
+    baseline: bool = True
+    baseline_records: int = 1000
+    baseline_seconds: float = 600.0
+    run_timeout: float = 3600.0
+    factusol_page_size: int = 500
+
+    @property
+    def client_rate(self) -> int:
+        # Whole numbers only: meltano 4.4 crashes ("Decimal is not JSON serializable") on a
+        # fractional value of a `decimal` setting given through the environment.
+        return max(1, math.floor(self.rate_limit * CLIENT_RATE_SHARE)) if self.rate_limit else 0
+
+    @property
+    def edits(self) -> int:
+        return max(1, round(self.records * EDIT_SHARE))
+
+
+# -- request classification --------------------------------------------------------------------
+def classify(api: str, entry: dict[str, Any]) -> str:
+    """Kind of one logged API call: login, read, lookup, write or other."""
+    path = str(entry.get("path", "")).lower()
+    method = str(entry.get("method", "")).upper()
+    if api == "factusol":
+        if "/login/autenticar" in path:
+            return "login"
+        if any(r in path for r in ("cargatabla", "lanzarconsulta", "leerregistro")):
+            return "read"
+        if any(r in path for r in ("escribirregistro", "actualizarregistro", "borrarregistros")):
+            return "write"
+        return "other"
+    if "api-auth/obtain_token" in path:
+        return "login"
+    if method in {"POST", "PUT", "PATCH", "DELETE"}:
+        return "write"
+    if method == "GET":
+        keys = {k.lower() for k, _ in parse_qsl(str(entry.get("query", "")))}
+        if any(k in _LOOKUP_PARAMS or k.startswith("cf_") for k in keys):
+            return "lookup"
+        return "read"
+    return "other"
+
+
+def route_of(entry: dict[str, Any]) -> str:
+    """`METHOD /path` with ids replaced, for the per-route breakdown in results.json."""
+    path = re.sub(r"/\d+(?=/|$)", "/{id}", str(entry.get("path", "")))
+    query = str(entry.get("query", ""))
+    keys = sorted({k for k, _ in parse_qsl(query)} - {"page", "page_size"})
+    return f"{entry.get('method')} {path}" + (f" ?{'&'.join(keys)}" if keys else "")
+
+
+def max_per_window(times: list[float], window: float = 1.0) -> int:
+    """Most requests inside any `window`-second interval (two pointers over sorted times)."""
+    ordered = sorted(times)
+    best = start = 0
+    for end, t in enumerate(ordered):
+        while t - ordered[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def summarize_log(api: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    kinds = Counter(classify(api, e) for e in entries)
+    routes = Counter(route_of(e) for e in entries)
+    return {
+        "calls": len(entries),
+        "kinds": {k: kinds.get(k, 0) for k in ("login", "read", "lookup", "write", "other")},
+        "status_429": sum(1 for e in entries if e.get("status") == 429),
+        "errors": sum(1 for e in entries if int(e.get("status") or 0) >= 400),
+        "max_rps": max_per_window([float(e["t"]) for e in entries]),
+        "max_rps_accepted": max_per_window(
+            [float(e["t"]) for e in entries if e.get("status") != 429]
+        ),
+        "routes": dict(routes.most_common(12)),
+    }
+
+
+# -- recording proxy in front of Clientify -----------------------------------------------------
+_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
+
+
+class RecordingProxy:
+    """Loopback HTTP proxy that forwards to one upstream and logs method, path and query.
+
+    The sandbox's request log keeps the path only; the query string is what tells a lookup
+    (`?query=`, `?cf_factusol_id=`) from a page of the list. The Host header is passed through,
+    so the sandbox's `next` links point back at the proxy.
+    """
+
+    def __init__(self, upstream: str) -> None:
+        parts = urlsplit(upstream)
+        self.host, self.port = parts.hostname or "127.0.0.1", int(parts.port or 80)
+        self.entries: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive towards the clients
+            # Headers and body go out as two writes: without TCP_NODELAY, Nagle plus the
+            # client's delayed ACK stalls every keep-alive response by ~40 ms.
+            disable_nagle_algorithm = True
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
+                conn = http.client.HTTPConnection(proxy.host, proxy.port, timeout=120)
+                try:
+                    conn.request(self.command, self.path, body=body, headers=headers)
+                    resp = conn.getresponse()
+                    data, status, resp_headers = resp.read(), resp.status, resp.getheaders()
+                finally:
+                    conn.close()
+                path, _, query = self.path.partition("?")
+                proxy.record({"t": time.time(), "method": self.command, "path": path,
+                              "query": query, "status": status})  # fmt: skip
+                self.send_response(status)
+                for key, value in resp_headers:
+                    if key.lower() not in _HOP:
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def record(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self.entries.append(entry)
+
+    def take(self) -> list[dict[str, Any]]:
+        with self._lock:
+            out, self.entries = self.entries, []
+        return out
+
+    def start(self) -> RecordingProxy:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+# -- peak RSS of the process tree of `meltano run` ---------------------------------------------
+class RssSampler:
+    """Polls a process tree and keeps the peak RSS per plugin (tap-*, target-*, meltano).
+
+    Polling (every 0.1 s) can miss a peak shorter than that; it needs nothing beyond psutil,
+    which meltano itself depends on, so it works from a fresh clone.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        self.pid, self.interval = pid, interval
+        self.peak_mb: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def label(proc: psutil.Process) -> str:
+        for arg in proc.cmdline()[:3]:
+            name = Path(arg).name
+            if name.startswith(("tap-", "target-")):
+                return name
+        return "meltano"
+
+    def _sample(self) -> None:
+        root = psutil.Process(self.pid)
+        for proc in [root, *root.children(recursive=True)]:
+            with suppress(psutil.Error):
+                mb = proc.memory_info().rss / 1e6
+                name = self.label(proc)
+                self.peak_mb[name] = max(self.peak_mb.get(name, 0.0), round(mb, 1))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._sample()
+            except psutil.Error:
+                return  # the run ended
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def kill_tree(pid: int) -> None:
+    """Stop a `meltano run` we started (and its plugins) after a timeout."""
+    with suppress(psutil.Error):
+        root = psutil.Process(pid)
+        for proc in [*root.children(recursive=True), root]:
+            with suppress(psutil.Error):
+                proc.kill()
+
+
+# -- the bench world: sandboxes, proxy, meltano runs -------------------------------------------
+@dataclasses.dataclass
+class World:
+    cfg: BenchConfig
+    work: Path
+    factusol: SandboxProcess
+    clientify: SandboxProcess
+    proxy: RecordingProxy
+    project: Path
+
+    def env(self) -> dict[str, str]:
+        env = meltano_env(self.work, factusol=self.factusol, clientify=self.clientify)
+        api = f"{self.proxy.url}/v1"
+        for name in ("TAP_CLIENTIFY_API_URL", "TARGET_CLIENTIFY_API_URL"):
+            env[name] = api
+        env["TARGET_FACTUSOL_CLIENTIFY_API_URL"] = api
+        env["TAP_FACTUSOL_PAGE_SIZE"] = str(self.cfg.factusol_page_size)
+        if self.cfg.max_workers:
+            env["TARGET_CLIENTIFY_MAX_WORKERS"] = str(self.cfg.max_workers)
+        # No *_RATE_LIMIT variables: see make_project.
+        env.pop("TAP_CLIENTIFY_RATE_LIMIT", None)
+        env.pop("TARGET_CLIENTIFY_RATE_LIMIT", None)
+        return env
+
+    def clear_logs(self) -> None:
+        self.factusol.clear_requests()
+        self.clientify.clear_requests()
+        self.proxy.take()
+
+    # Row counts and ids straight from the sandboxes' SQLite files (layout documented in
+    # packages/sandbox/README.md): the admin list routes return whole records, too big at 100k.
+    def _fs_db(self) -> Path:
+        files = sorted(self.factusol.data_dir.glob("FS001_*.sqlite3"))
+        if not files:
+            raise RuntimeError(f"no FactuSOL database in {self.factusol.data_dir}")
+        return files[-1]
+
+    def ejercicio(self) -> str:
+        return self._fs_db().stem.rsplit("_", 1)[1]
+
+    def _ids(self, db: Path, sql: str) -> list[int]:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
+            return [int(row[0]) for row in conn.execute(sql)]
+
+    def client_codes(self) -> list[int]:
+        return self._ids(self._fs_db(), "SELECT CODCLI FROM F_CLI ORDER BY CODCLI")
+
+    def contact_ids(self) -> list[int]:
+        db = self.clientify.data_dir / "clientify.sqlite3"
+        return self._ids(db, "SELECT id FROM contacts ORDER BY id")
+
+    def set_clock(self, offset_s: float) -> None:
+        for box in (self.factusol, self.clientify):
+            box.configure(clock_offset_seconds=offset_s)
+
+
+def make_project(work: Path, cfg: BenchConfig) -> Path:
+    """A copy of the Meltano project whose dev environment carries our clients' rate limits.
+
+    meltano 4.4 turns any string given for a `decimal` setting (TAP_CLIENTIFY_RATE_LIMIT=180,
+    `meltano config set --store db`) into a Decimal and then fails with "Object of type Decimal
+    is not JSON serializable"; only a number written in meltano.yml works. The copy shares the
+    installed plugins (symlinks into .meltano) and never touches the real meltano.yml.
+    """
+    project = work / "project"
+    project.mkdir(parents=True, exist_ok=True)
+    spec = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
+    rate = cfg.client_rate
+    overrides = {
+        "tap-clientify": {"rate_limit": rate},
+        "target-clientify": {"rate_limit": rate},
+    }
+    for env in spec.get("environments") or []:
+        if env.get("name") != "dev":
+            continue
+        plugins = env.setdefault("config", {}).setdefault("plugins", {})
+        for kind in ("extractors", "loaders"):
+            for plugin in plugins.setdefault(kind, []):
+                plugin.setdefault("config", {}).update(overrides.get(plugin.get("name"), {}))
+    # JSON is YAML, and json.dumps keeps the numbers numbers.
+    (project / "meltano.yml").write_text(json.dumps(spec, indent=1), encoding="utf-8")
+    # Share the installed plugin venvs but not .meltano/run: Meltano rewrites the discovered
+    # catalog there (run/<tap>/tap.properties.json) on every run, and another `meltano run` in
+    # the repo at the same time (e2e tests) can make a tap read it half-written.
+    run = project / ".meltano" / "run"
+    run.mkdir(parents=True, exist_ok=True)
+    for name in ("extractors", "loaders"):
+        link = project / ".meltano" / name
+        if not link.exists():
+            link.symlink_to(ROOT / ".meltano" / name, target_is_directory=True)
+    if not (run / "bin").exists():
+        (run / "bin").symlink_to(MELTANO)
+    return project
+
+
+@contextmanager
+def open_world(cfg: BenchConfig) -> Iterator[World]:
+    """Seeded sandboxes + proxy; everything started here is stopped in `finally`."""
+    work = cfg.out / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    faults_f = {"latency_ms": cfg.latency_ms}
+    faults_c = {"latency_ms": cfg.latency_ms, "rate_limit": cfg.rate_limit}
+    factusol = SandboxProcess("factusol", work / "factusol", config={"faults": faults_f})
+    clientify = SandboxProcess("clientify", work / "clientify", config={"faults": faults_c})
+    factusol.seed("--clients", str(cfg.records), "--seed", str(cfg.seed))
+    clientify.seed("--contacts", str(cfg.records), "--seed", str(cfg.seed))
+    with ExitStack() as stack:
+        stack.enter_context(factusol)
+        stack.enter_context(clientify)
+        proxy = RecordingProxy(clientify.url).start()
+        stack.callback(proxy.stop)
+        yield World(cfg, work, factusol, clientify, proxy, make_project(work, cfg))
+
+
+@dataclasses.dataclass
+class Scenario:
+    name: str
+    job: str
+    kind: str  # initial | noop | modified
+    returncode: int = 0
+    seconds: float = 0.0
+    records: int = 0
+    target_records: int = 0
+    rss_mb: dict[str, float] = dataclasses.field(default_factory=dict)
+    factusol: dict[str, Any] = dataclasses.field(default_factory=dict)
+    clientify: dict[str, Any] = dataclasses.field(default_factory=dict)
+    rows: dict[str, int] = dataclasses.field(default_factory=dict)
+    changed: int = 0  # source rows changed since the previous run of this direction
+    log: str = ""
+
+    @property
+    def records_per_s(self) -> float:
+        return self.records / self.seconds if self.seconds else 0.0
+
+    def kind_total(self, kind: str) -> int:
+        return int(self.factusol["kinds"][kind]) + int(self.clientify["kinds"][kind])
+
+
+def run_scenario(world: World, name: str, job: str, kind: str, changed: int = 0) -> Scenario:
+    """One `meltano run <job>` with the request logs cleared before and read after."""
+    sc = Scenario(name=name, job=job, kind=kind, changed=changed)
+    log = world.cfg.out / "logs" / f"{name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    world.clear_logs()
+    print(f"$ meltano run {job}   [{name}]", flush=True)
+    started = time.monotonic()
+    with log.open("w", encoding="utf-8") as fh:
+        proc = subprocess.Popen(
+            [MELTANO, "run", job],
+            cwd=world.project,
+            env=world.env(),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
+        with RssSampler(proc.pid) as sampler:
+            try:
+                sc.returncode = proc.wait(timeout=world.cfg.run_timeout)
+            except subprocess.TimeoutExpired:
+                kill_tree(proc.pid)
+                proc.wait(timeout=30)
+                sc.returncode = -9
+    sc.seconds = round(time.monotonic() - started, 2)
+    sc.rss_mb = dict(sampler.peak_mb)
+    sc.log = str(log)
+    text = log.read_text(encoding="utf-8", errors="replace")
+    for plugin, value in _METRIC.findall(text):
+        if plugin.startswith("tap-"):
+            sc.records += int(value)
+        elif plugin.startswith("target-"):
+            sc.target_records += int(value)
+    fs_log = world.factusol.requests_log()
+    sc.factusol = summarize_log("factusol", fs_log)
+    c_server = world.clientify.requests_log()
+    c_proxy = world.proxy.take()
+    sc.clientify = summarize_log("clientify", c_proxy)
+    sc.clientify["contacts_written"] = distinct_contacts_written(c_proxy)
+    # The rate check uses the sandbox's own log, not the proxy's.
+    server = summarize_log("clientify", c_server)
+    sc.clientify["max_rps"], sc.clientify["max_rps_accepted"] = (
+        server["max_rps"],
+        server["max_rps_accepted"],
+    )
+    sc.clientify["server_calls"] = server["calls"]
+    sc.rows = {"factusol": len(world.client_codes()), "clientify": len(world.contact_ids())}
+    status = "ok" if sc.returncode == 0 else f"FAILED (exit {sc.returncode}, log {log})"
+    print(
+        f"  {sc.records} records in {sc.seconds:.1f} s ({sc.records_per_s:.1f}/s); "
+        f"FactuSOL {sc.factusol['kinds']}, Clientify {sc.clientify['kinds']}; "
+        f"peak RSS {sc.rss_mb}; {status}",
+        flush=True,
+    )
+    return sc
+
+
+def distinct_contacts_written(entries: list[dict[str, Any]]) -> int:
+    """Contacts the sync wrote (created or changed): they come back in the next window."""
+    ids: set[str] = set()
+    created = 0
+    for e in entries:
+        if classify("clientify", e) != "write":
+            continue
+        match = re.match(r"/v1/contacts/(\d+)/", str(e.get("path")))
+        if match:
+            ids.add(match.group(1))
+        elif str(e.get("path")).rstrip("/") == "/v1/contacts" and e.get("method") == "POST":
+            created += 1
+    return len(ids) + created
+
+
+def edit_like_users(world: World, rng: random.Random) -> tuple[int, int]:
+    """PATCH 1 % of the clients and 1 % of the contacts through the admin routes."""
+    k = world.cfg.edits
+    codes = rng.sample(world.client_codes(), min(k, world.cfg.records))
+    for i, code in enumerate(codes):
+        world.factusol.admin("PATCH", f"clients/{code}", {"TELCLI": f"+34 6{i:08d}"})
+    ids = rng.sample(world.contact_ids(), min(k, world.cfg.records))
+    for i, cid in enumerate(ids):
+        world.clientify.admin("PATCH", f"contacts/{cid}", {"last_name": f"Benchmark {i}"})
+    print(f"edited {len(codes)} FactuSOL clients and {len(ids)} Clientify contacts", flush=True)
+    return len(codes), len(ids)
+
+
+# -- naive baseline ----------------------------------------------------------------------------
+class Naive:
+    """The obvious integration: for each record one lookup and one write, sequentially."""
+
+    def __init__(self, world: World) -> None:
+        self.fs_url = world.factusol.url
+        self.c_url = f"{world.proxy.url}/v1"
+        self.ejercicio = world.ejercicio()
+        # The same client-side rate as our connectors, so the comparison is about call patterns.
+        rate = world.cfg.client_rate
+        self.min_gap = 1.0 / rate if rate else 0.0
+        self.deadline = time.monotonic() + world.cfg.baseline_seconds
+        self.fs = requests.Session()
+        self.c = requests.Session()
+        self.c.headers["Authorization"] = f"Token {CLIENTIFY_TOKEN}"
+        self.token = ""
+        self.errors = 0
+        self._last_c = 0.0
+
+    def fs_call(self, route: str, body: dict[str, Any]) -> Any:
+        for _ in range(3):  # at most one re-login per call
+            if not self.token:
+                resp = self.fs.post(
+                    f"{self.fs_url}/login/Autenticar", json=FS_CREDENTIALS, timeout=30
+                )
+                self.token = str(resp.json().get("resultado") or "")
+            resp = self.fs.post(
+                f"{self.fs_url}/admin/{route}",
+                json=body,
+                headers={"Authorization": f"Bearer {self.token}"},
+                timeout=30,
+            )
+            data = resp.json()
+            if data.get("respuesta") == "Unauthorized":
+                self.token = ""
+                continue
+            if data.get("respuesta") != "OK":
+                self.errors += 1
+            return data.get("resultado")
+        return None
+
+    def fs_query(self, sql: str) -> list[dict[str, Any]]:
+        result = self.fs_call("LanzarConsulta", {"ejercicio": self.ejercicio, "consulta": sql})
+        if not isinstance(result, list):
+            return []
+        return [{cell["columna"]: cell.get("dato") for cell in row} for row in result]
+
+    def c_call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        resp: requests.Response | None = None
+        for _ in range(5):
+            wait = self._last_c + self.min_gap - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            self._last_c = time.monotonic()
+            resp = self.c.request(method, f"{self.c_url}{path}", timeout=30, **kwargs)
+            if resp.status_code != 429:
+                break
+            time.sleep(min(5.0, float(resp.headers.get("Retry-After") or 1)))
+        assert resp is not None
+        if resp.status_code >= 400:
+            self.errors += 1
+        return resp
+
+    def factusol_to_clientify(self, limit: int) -> int:
+        sql = f"SELECT TOP {limit} CODCLI, NOFCLI, NIFCLI, EMACLI FROM F_CLI ORDER BY CODCLI"  # noqa: S608
+        done = 0
+        for row in self.fs_query(sql):
+            if time.monotonic() > self.deadline:
+                break
+            name = str(row.get("NOFCLI") or "").strip() or f"Cliente {row['CODCLI']}"
+            nif = str(row.get("NIFCLI") or "").strip()
+            found = self.c_call("GET", "/contacts/", params={"query": nif or name, "page_size": 10})
+            results = found.json().get("results") if found.ok else None
+            body: dict[str, Any] = {"first_name": name, "taxpayer_identification_number": nif}
+            email = str(row.get("EMACLI") or "").strip()
+            if "@" in email and " " not in email:
+                body["email"] = email
+            if results:
+                self.c_call("PUT", f"/contacts/{results[0]['id']}/", json=body)
+            else:
+                self.c_call("POST", "/contacts/", json=body)
+            done += 1
+        return done
+
+    def clientify_to_factusol(self, limit: int) -> int:
+        top = self.fs_query("SELECT TOP 1 CODCLI FROM F_CLI ORDER BY CODCLI DESC")
+        next_code = int(top[0]["CODCLI"]) + 1 if top else 1
+        done, page = 0, 1
+        while done < limit and time.monotonic() < self.deadline:
+            resp = self.c_call("GET", "/contacts/", params={"page": page, "page_size": 100})
+            items = resp.json().get("results") if resp.ok else None
+            if not items:
+                break
+            for item in items[: limit - done]:
+                if time.monotonic() > self.deadline:
+                    break
+                name = f"{item.get('first_name') or ''} {item.get('last_name') or ''}".strip()
+                name = (name or f"Contacto {item['id']}")[:100]
+                nif = str(item.get("taxpayer_identification_number") or "").strip()[:18]
+                column, value = ("NIFCLI", nif) if nif else ("NOFCLI", name)
+                quoted = value.replace("'", "''")
+                hits = self.fs_query(f"SELECT TOP 1 CODCLI FROM F_CLI WHERE {column} = '{quoted}'")  # noqa: S608
+                if hits:
+                    cells = [{"columna": "CODCLI", "dato": int(hits[0]["CODCLI"])}]
+                    cells.append({"columna": "NOFCLI", "dato": name})
+                    route = "ActualizarRegistro"
+                else:
+                    cells = [{"columna": "CODCLI", "dato": next_code}]
+                    cells += [
+                        {"columna": "NOFCLI", "dato": name},
+                        {"columna": "NIFCLI", "dato": nif},
+                    ]
+                    next_code += 1
+                    route = "EscribirRegistro"
+                body = {"ejercicio": self.ejercicio, "tabla": "F_CLI", "registro": cells}
+                self.fs_call(route, body)
+                done += 1
+            page += 1
+        return done
+
+
+def run_naive(world: World) -> dict[str, Any]:
+    """Both naive directions against a fresh reseed; counts and records/s per direction."""
+    cfg = world.cfg
+    limit = min(cfg.records, cfg.baseline_records) if cfg.baseline_records else cfg.records
+    world.set_clock(0)
+    world.factusol.admin("POST", "seed", {"clients": cfg.records, "seed": cfg.seed})
+    world.clientify.admin("POST", "seed", {"contacts": cfg.records, "seed": cfg.seed})
+    naive = Naive(world)
+    out: dict[str, Any] = {"limit": limit}
+    for name, fn in (("f2c", naive.factusol_to_clientify), ("c2f", naive.clientify_to_factusol)):
+        world.clear_logs()
+        print(f"naive baseline {name}: {limit} records, one lookup + one write each", flush=True)
+        started = time.monotonic()
+        done = fn(limit)
+        seconds = time.monotonic() - started
+        c_server = summarize_log("clientify", world.clientify.requests_log())
+        clientify = summarize_log("clientify", world.proxy.take())
+        clientify["max_rps"] = c_server["max_rps"]
+        out[name] = {
+            "records": done,
+            "seconds": round(seconds, 2),
+            "records_per_s": round(done / seconds, 2) if seconds else 0.0,
+            "factusol": summarize_log("factusol", world.factusol.requests_log()),
+            "clientify": clientify,
+        }
+        print(f"  {done} records in {seconds:.1f} s ({done / max(seconds, 1e-9):.1f}/s)")
+    out["errors"] = naive.errors
+    return out
+
+
+# -- targets -----------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Check:
+    name: str
+    ok: bool | None  # None = not applicable in this configuration
+    detail: str
+    counts_only: bool = True  # asserted by tests/bench (no timing, no memory)
+
+    @property
+    def verdict(self) -> str:
+        return "SKIP" if self.ok is None else ("PASS" if self.ok else "FAIL")
+
+
+def scan_pages(sc: Scenario, cfg: BenchConfig) -> int:
+    """One paged scan of each system, at the row counts after the run."""
+    return math.ceil(sc.rows["factusol"] / cfg.factusol_page_size) + math.ceil(
+        sc.rows["clientify"] / CLIENTIFY_PAGE_SIZE
+    )
+
+
+def evaluate(scenarios: list[Scenario], naive: dict[str, Any], cfg: BenchConfig) -> list[Check]:
+    checks: list[Check] = []
+    for sc in scenarios:
+        if sc.returncode != 0:
+            # Its counts describe a partial run: report the failure, judge nothing else.
+            checks.append(Check(f"{sc.name}: run succeeded", False, f"exit {sc.returncode}"))
+            continue
+        reads = sc.kind_total("read")
+        lookups = sc.kind_total("lookup")
+        if sc.kind == "noop":
+            writes = sc.kind_total("write")
+            bound = scan_pages(sc, cfg) + CONST_READS
+            checks.append(
+                Check(f"{sc.name}: no-op writes nothing", writes == 0, f"{writes} writes")
+            )
+            checks.append(
+                Check(
+                    f"{sc.name}: reads <= one paged scan per system + {CONST_READS}",
+                    reads + lookups <= bound,
+                    f"{reads} reads + {lookups} lookups vs bound {bound}",
+                )
+            )
+        elif sc.kind == "initial":
+            for api in ("factusol", "clientify"):
+                writes = int(getattr(sc, api)["kinds"]["write"])
+                bound = sc.records + CONST_WRITES
+                checks.append(
+                    Check(
+                        f"{sc.name}: {api} writes <= 1 per record + {CONST_WRITES}",
+                        writes <= bound,
+                        f"{writes} writes for {sc.records} records "
+                        f"({writes / max(sc.records, 1):.2f}/record)",
+                    )
+                )
+            bound = scan_pages(sc, cfg) + CONST_READS
+            checks.append(
+                Check(
+                    f"{sc.name}: reads are paged (<= one scan per system + {CONST_READS})",
+                    reads <= bound,
+                    f"{reads} reads vs bound {bound}",
+                )
+            )
+            checks.append(
+                Check(
+                    f"{sc.name}: no per-record lookups (<= {CONST_LOOKUPS})",
+                    lookups <= CONST_LOOKUPS,
+                    f"{lookups} lookups",
+                )
+            )
+        elif sc.kind == "modified":
+            light = math.ceil(sc.rows["factusol"] / cfg.factusol_page_size)
+            bound = light + math.ceil(sc.changed / CLIENTIFY_PAGE_SIZE) + sc.changed + CONST_READS
+            checks.append(
+                Check(
+                    f"{sc.name}: reads <= light scan + changed rows + {CONST_READS}",
+                    reads + lookups <= bound,
+                    f"{reads} reads + {lookups} lookups vs bound {bound} "
+                    f"({light} scan pages, {sc.changed} changed rows)",
+                )
+            )
+    worst = max((max(sc.rss_mb.values(), default=0.0), sc.name) for sc in scenarios)
+    checks.append(
+        Check(
+            f"peak RSS of every process < {RSS_LIMIT_MB:.0f} MB",
+            worst[0] < RSS_LIMIT_MB,
+            f"max {worst[0]:.0f} MB ({worst[1]}) at N={cfg.records}; flatness in N needs a "
+            "second run at another --records",
+            counts_only=False,
+        )
+    )
+    peak = max(sc.clientify.get("max_rps", 0) for sc in scenarios)
+    throttled = sum(sc.clientify.get("status_429", 0) for sc in scenarios)
+    checks.append(
+        Check(
+            f"Clientify never above the rate limit ({cfg.rate_limit:g}/s)",
+            peak <= cfg.rate_limit if cfg.rate_limit else None,
+            f"max {peak} requests in any 1 s window of the sandbox log; {throttled} answered 429",
+            counts_only=False,
+        )
+    )
+    initial = {sc.name: sc for sc in scenarios if sc.kind == "initial"}
+    for direction, name in (("f2c", "initial f2c"), ("c2f", "initial c2f")):
+        base = float(naive.get(direction, {}).get("records_per_s") or 0.0)
+        ours = initial[name].records_per_s if name in initial else 0.0
+        ratio = ours / base if base else 0.0
+        applicable = cfg.latency_ms > 0 and base > 0
+        why = " (latency 0: counts, not times)" if cfg.latency_ms <= 0 else " (no baseline)"
+        checks.append(
+            Check(
+                f"{name}: >= {SPEEDUP_TARGET:g}x the naive baseline's records/s",
+                ratio >= SPEEDUP_TARGET if applicable else None,
+                f"{ours:.1f} vs {base:.1f} records/s = {ratio:.1f}x" + ("" if applicable else why),
+                counts_only=False,
+            )
+        )
+    return checks
+
+
+# -- orchestration -----------------------------------------------------------------------------
+def run_bench(cfg: BenchConfig) -> dict[str, Any]:
+    """Run every scenario and the baseline; write results.md/.json; return the results."""
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(cfg.seed)
+    scenarios: list[Scenario] = []
+    started = time.monotonic()
+    with open_world(cfg) as world:
+        print(
+            f"N={cfg.records}, latency {cfg.latency_ms:g} ms, Clientify limit "
+            f"{cfg.rate_limit:g}/s (clients {cfg.client_rate:g}/s); FactuSOL {world.factusol.url}, "
+            f"Clientify {world.clientify.url} via proxy {world.proxy.url}",
+            flush=True,
+        )
+        world.set_clock(HISTORY_OFFSET_S)
+        for name, key, kind in (
+            ("initial f2c", "f2c-full", "initial"),
+            ("initial c2f", "c2f-full", "initial"),
+            ("no-op full f2c", "f2c-full", "noop"),
+            ("no-op full c2f", "c2f-full", "noop"),
+            ("no-op incremental f2c", "f2c", "noop"),
+            ("no-op incremental c2f", "c2f", "noop"),
+        ):
+            scenarios.append(run_scenario(world, name, JOBS[key], kind))
+        world.set_clock(0)
+        edited_f, edited_c = edit_like_users(world, rng)
+        scenarios.append(run_scenario(world, "modified f2c", JOBS["f2c"], "modified", edited_f))
+        # What f2c just wrote to Clientify is "changed" there too and comes back in c2f's window.
+        echo = int(scenarios[-1].clientify.get("contacts_written", 0))
+        scenarios.append(
+            run_scenario(world, "modified c2f", JOBS["c2f"], "modified", edited_c + echo)
+        )
+        naive = run_naive(world) if cfg.baseline else {}
+    checks = evaluate(scenarios, naive, cfg)
+    results = {
+        "config": {**dataclasses.asdict(cfg), "out": str(cfg.out), "client_rate": cfg.client_rate},
+        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "wall_seconds": round(time.monotonic() - started, 1),
+        "scenarios": [
+            dataclasses.asdict(sc) | {"records_per_s": sc.records_per_s} for sc in scenarios
+        ],
+        "naive": naive,
+        "checks": [dataclasses.asdict(c) | {"verdict": c.verdict} for c in checks],
+    }
+    (cfg.out / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    (cfg.out / "results.md").write_text(render_markdown(results), encoding="utf-8")
+    return results
+
+
+def _per(value: int, records: int) -> str:
+    return f"{value} ({value / records:.2f})" if records else str(value)
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    cfg = results["config"]
+    lines = [
+        f"# Benchmark results (N={cfg['records']}, latency {cfg['latency_ms']:g} ms, "
+        f"Clientify limit {cfg['rate_limit']:g}/s, clients {cfg['client_rate']:g}/s)",
+        "",
+        "Calls are `total (per record)`. FS = FactuSOL, CL = Clientify. Max rps = most requests "
+        "in any 1 s window of the Clientify sandbox's own log. RSS in MB.",
+        "",
+        "| scenario | job | records | s | rec/s | FS login | FS read | FS write | CL read "
+        "| CL lookup | CL write | CL 429 | max rps | peak RSS (tap / target) |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+    ]
+    for sc in results["scenarios"]:
+        n, fs, cl = sc["records"], sc["factusol"]["kinds"], sc["clientify"]["kinds"]
+        rss = sc["rss_mb"]
+        tap = max((v for k, v in rss.items() if k.startswith("tap-")), default=0.0)
+        target = max((v for k, v in rss.items() if k.startswith("target-")), default=0.0)
+        failed = "" if sc["returncode"] == 0 else " **(failed)**"
+        lines.append(
+            f"| {sc['name']}{failed} | `{sc['job']}` | {n} | {sc['seconds']:.1f} "
+            f"| {sc['records_per_s']:.1f} | {fs['login']} | {_per(fs['read'], n)} "
+            f"| {_per(fs['write'], n)} | {_per(cl['read'], n)} | {_per(cl['lookup'], n)} "
+            f"| {_per(cl['write'], n)} | {sc['clientify']['status_429']} "
+            f"| {sc['clientify']['max_rps']} | {tap:.0f} / {target:.0f} |"
+        )
+    naive = results["naive"]
+    for key in ("f2c", "c2f"):
+        nv = naive.get(key)
+        if not nv:
+            continue
+        n, fs, cl = nv["records"], nv["factusol"]["kinds"], nv["clientify"]["kinds"]
+        lines.append(
+            f"| naive {key} | plain `requests` loop | {n} | {nv['seconds']:.1f} "
+            f"| {nv['records_per_s']:.1f} | {fs['login']} | {_per(fs['read'], n)} "
+            f"| {_per(fs['write'], n)} | {_per(cl['read'], n)} | {_per(cl['lookup'], n)} "
+            f"| {_per(cl['write'], n)} | {nv['clientify']['status_429']} "
+            f"| {nv['clientify']['max_rps']} | - |"
+        )
+    lines += ["", "## Targets", ""]
+    lines += [f"- **{c['verdict']}** {c['name']}: {c['detail']}" for c in results["checks"]]
+    lines += ["", f"Wall time of the whole benchmark: {results['wall_seconds']:.0f} s.", ""]
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> BenchConfig:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    default = BenchConfig()
+    parser.add_argument("--records", type=int, default=default.records,
+                        help="clients seeded in FactuSOL = contacts in Clientify (N)")  # fmt: skip
+    parser.add_argument("--latency-ms", type=float, default=default.latency_ms,
+                        help="latency injected into every API call of both sandboxes")  # fmt: skip
+    parser.add_argument("--rate-limit", type=float, default=default.rate_limit,
+                        help="Clientify server-side limit in requests/s (0 = none); our clients "
+                        f"are set to {CLIENT_RATE_SHARE:g}x it")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=default.seed, help="seed of the generated data")
+    parser.add_argument("--out", type=Path, default=default.out,
+                        help="results.md, results.json, logs/, sandbox data (work/)")  # fmt: skip
+    parser.add_argument("--max-workers", type=int, default=None,
+                        help="TARGET_CLIENTIFY_MAX_WORKERS (default: project setting)")  # fmt: skip
+    parser.add_argument("--baseline-records", type=int, default=default.baseline_records,
+                        help="records per direction of the naive baseline (0 = all N); its "
+                        "records/s is constant per record, so a sample measures it")  # fmt: skip
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="skip the naive baseline (call counts of our runs only)")  # fmt: skip
+    parser.add_argument("--baseline-seconds", type=float, default=default.baseline_seconds,
+                        help="time budget of the naive baseline")  # fmt: skip
+    parser.add_argument("--run-timeout", type=float, default=default.run_timeout,
+                        help="seconds before one `meltano run` is killed")  # fmt: skip
+    args = parser.parse_args(argv)
+    if args.records < 1 or args.latency_ms < 0 or args.rate_limit < 0:
+        parser.error("--records must be >= 1, --latency-ms and --rate-limit >= 0")
+    return BenchConfig(
+        records=args.records,
+        latency_ms=args.latency_ms,
+        rate_limit=args.rate_limit,
+        seed=args.seed,
+        out=args.out.resolve(),
+        max_workers=args.max_workers,
+        baseline=not args.no_baseline,
+        baseline_records=args.baseline_records,
+        baseline_seconds=args.baseline_seconds,
+        run_timeout=args.run_timeout,
+    )
+
+
+def main(argv: list[str] | None = None, *, echo: Callable[[str], None] = print) -> int:
+    cfg = parse_args(argv)
+    run_bench(cfg)
+    echo("")
+    echo((cfg.out / "results.md").read_text(encoding="utf-8"))
+    echo(f"Results: {cfg.out / 'results.md'} and {cfg.out / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
