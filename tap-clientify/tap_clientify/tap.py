@@ -70,7 +70,7 @@ class TapClientify(Tap):
         ),
         th.Property(
             "rate_limit",
-            th.NumberType(exclusive_minimum=0),
+            th.IntegerType(minimum=1),
             default=5,
             description="Maximum requests per second sent to Clientify.",
         ),

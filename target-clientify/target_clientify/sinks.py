@@ -152,7 +152,7 @@ class ClientifyRun:
         except ValueError as exc:
             raise TargetClientifyError(f"conflict_policy/field_authority: {exc}") from None
         self.dry_run = bool(config.get("dry_run", False))
-        self.max_reject_ratio = float(config.get("max_reject_ratio", 0.2))
+        self.max_reject_ratio = int(config.get("max_reject_percent", 20)) / 100
         self.max_workers = max(1, int(config.get("max_workers", 4)))
         self.report_path = Path(config.get("report_file") or "output/reports/target-clientify.json")
         plan_path = Path(config.get("plan_file") or "output/plans/target-clientify.jsonl")
@@ -249,7 +249,7 @@ class ClientifyRun:
             if summary.processed and summary.reject_ratio > self.max_reject_ratio:
                 self.failure = (
                     f"target-clientify: {summary.rejected} of {summary.processed} records "
-                    f"rejected ({summary.reject_ratio:.0%}), more than max_reject_ratio "
+                    f"rejected ({summary.reject_ratio:.0%}), more than max_reject_percent "
                     f"{self.max_reject_ratio:.0%}; reasons in {self.reject_path}"
                 )
         self.write_report()

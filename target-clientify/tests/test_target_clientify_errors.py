@@ -74,7 +74,7 @@ def test_400_on_one_record_goes_to_reject_file_and_the_rest_sync(
 
     responses.add_callback(responses.POST, f"{API}/contacts/", callback=create)
 
-    listen(make_config(tmp_path, max_reject_ratio=0.5), "new_clients.singer")
+    listen(make_config(tmp_path, max_reject_percent=50), "new_clients.singer")
 
     rejects = [json.loads(x) for x in (tmp_path / "rejects.jsonl").read_text().splitlines()]
     assert [r["type"] for r in rejects] == ["SCHEMA", "RECORD"]

@@ -214,7 +214,7 @@ def test_duplicate_factusol_id_is_rejected_and_neither_contact_updated(
     )
     clientify.clear_requests()
 
-    out = run_target("duplicate_factusol_id.singer", max_reject_ratio=1)
+    out = run_target("duplicate_factusol_id.singer", max_reject_percent=100)
 
     assert out.report["counts"]["rejected"] == 1
     assert out.report["counts"]["created"] == 1  # 302 syncs
@@ -254,7 +254,7 @@ def test_matching_by_nif_and_email_links_and_ambiguity_is_rejected(
     )
     clientify.clear_requests()
 
-    out = run_target("match_by_nif_or_email.singer", max_reject_ratio=1)
+    out = run_target("match_by_nif_or_email.singer", max_reject_percent=100)
 
     assert one(clientify, 401)["id"] == by_nif["id"]
     assert one(clientify, 402)["id"] == by_email["id"]
@@ -282,7 +282,7 @@ def test_matching_by_nif_and_email_links_and_ambiguity_is_rejected(
 
     # empty match_fallback: link by factusol_id only
     clientify.clear_requests()
-    out = run_target("match_by_nif_or_email.singer", match_fallback=[], max_reject_ratio=1)
+    out = run_target("match_by_nif_or_email.singer", match_fallback=[], max_reject_percent=100)
     assert out.report["counts"]["created"] == 2  # 403 and 404 now created, nothing linked
 
 
@@ -300,10 +300,10 @@ def test_dry_run_writes_nothing_and_plans_what_the_real_run_does(
     dry_plan = str(tmp_path / "dry-plan.jsonl")
 
     dry = run_target(
-        "match_by_nif_or_email.singer", dry_run=True, plan_file=dry_plan, max_reject_ratio=1
+        "match_by_nif_or_email.singer", dry_run=True, plan_file=dry_plan, max_reject_percent=100
     )
     assert writes(clientify) == []
-    real = run_target("match_by_nif_or_email.singer", max_reject_ratio=1)
+    real = run_target("match_by_nif_or_email.singer", max_reject_percent=100)
 
     def actions(plan: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         return sorted((p["action"], p["key"], tuple(d["field"] for d in p["diffs"])) for p in plan)

@@ -141,7 +141,7 @@ class SyncRun:
             default=str(config.get("conflict_policy") or "newest"),
             field_authority=dict(config.get("field_authority") or {}),
         )
-        self.max_reject_ratio = float(config.get("max_reject_ratio", 0.2))
+        self.max_reject_ratio = int(config.get("max_reject_percent", 20)) / 100
         self.summary = RunSummary()
         plan_path = Path(str(config.get("plan_file") or "output/plans/target-factusol.jsonl"))
         # The plan describes this run only (a dry run's plan is compared with the next run).
@@ -279,7 +279,7 @@ class SyncRun:
         if ratio > self.max_reject_ratio:
             raise self.fail(
                 f"target-factusol: {self.summary.rejected} of {self.summary.processed} records "
-                f"rejected ({ratio:.0%}), above max_reject_ratio {self.max_reject_ratio:.0%}; "
+                f"rejected ({ratio:.0%}), above max_reject_percent {self.max_reject_ratio:.0%}; "
                 f"see {self.rejects.path}"
             )
         self.finished = True

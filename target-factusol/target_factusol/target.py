@@ -170,10 +170,10 @@ class TargetFactusol(Target):
             description="JSON end-of-run report.",
         ),
         th.Property(
-            "max_reject_ratio",
-            th.NumberType,
-            default=0.2,
-            description="Fail the run when more than this share of records is rejected.",
+            "max_reject_percent",
+            th.IntegerType,
+            default=20,
+            description="Fail the run when more than this percentage of records is rejected.",
         ),
         th.Property(
             "timeout",

@@ -245,7 +245,7 @@ def test_non_integer_factusol_id_is_rejected_with_reason(harness: Harness) -> No
     msgs = messages("non_integer_factusol_id")
     before = harness.clients()
 
-    out = harness.run(msgs, max_reject_ratio=1.0)
+    out = harness.run(msgs, max_reject_percent=100)
 
     assert harness.clients() == before
     assert out.plan[0]["action"] == "reject"
@@ -305,7 +305,7 @@ def test_ambiguous_match_is_rejected_with_candidate_codes(harness: Harness) -> N
     harness.put_contacts(msgs)
     before = harness.clients()
 
-    out = harness.run(msgs, max_reject_ratio=1.0)
+    out = harness.run(msgs, max_reject_percent=100)
 
     assert harness.clients() == before
     assert out.plan[0]["action"] == "reject"
@@ -331,7 +331,7 @@ def test_missing_client_rejected_by_default(harness: Harness) -> None:
     msgs = messages("missing_client")
     harness.put_contacts(msgs)
 
-    out = harness.run(msgs, max_reject_ratio=1.0)
+    out = harness.run(msgs, max_reject_percent=100)
 
     assert 777 not in harness.clients()
     assert "does not exist" in out.plan[0]["reason"]
@@ -450,7 +450,7 @@ def test_schema_invalid_records_are_rejected_and_valid_ones_written(harness: Har
     msgs = messages("invalid_records_among_valid")
     harness.put_contacts(messages("new_contact"))
 
-    out = harness.run(msgs, max_reject_ratio=1.0)
+    out = harness.run(msgs, max_reject_percent=100)
 
     assert len(marked(harness.clients(), CONTACT)) == 1
     reasons = [p["reason"] for p in out.plan if p["action"] == "reject"]

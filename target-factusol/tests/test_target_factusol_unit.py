@@ -105,7 +105,7 @@ def test_write_refused_is_rejected_and_run_goes_on(tmp_path: Path) -> None:
         f"{FS}/admin/ActualizarRegistro", json=_envelope("", "BDActualizarRegistroError")
     )
 
-    target = TargetFactusol(config=_config(tmp_path, max_reject_ratio=1.0))
+    target = TargetFactusol(config=_config(tmp_path, max_reject_percent=100))
     target.listen(io.StringIO(_linked_contact_input()))
 
     report = json.loads((tmp_path / "report.json").read_text())

@@ -6,37 +6,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import pytest
-
-# The harness is tests/e2e/conftest.py (fixture `project`); pytest runs in importlib mode, so
-# its classes cannot be imported here: `Project` is only a name for the fixture's type.
-Project = Any
+from .conftest import Project, link_of
 
 JOB = "clientify-to-factusol"
 TARGET = "target-factusol"
 CRASH_HOOK = "FCSYNC_TEST_CRASH_AFTER_INSERT"
 _MARKER = re.compile(r"^\s*clientifyid\s+([0-9]+)\s*$", re.MULTILINE | re.IGNORECASE)
-
-
-@pytest.fixture(autouse=True)
-def _no_decimal_env_settings(project: Project) -> None:
-    """Work around a harness/Meltano clash: Meltano 4.4.1 casts an env value of a `kind: decimal`
-    setting to Decimal and then cannot JSON-encode the plugin config (TypeError), so the
-    harness's TAP_CLIENTIFY_RATE_LIMIT=200 breaks every run. Drop it; the default rate is fine
-    for a few calls."""
-    full_env = project.env
-
-    def env() -> dict[str, str]:
-        return {k: v for k, v in full_env().items() if not k.endswith("_RATE_LIMIT")}
-
-    project.env = env
-
-
-def link_of(contact: dict[str, Any], name: str = "factusol_id") -> str | None:
-    for item in contact.get("custom_fields") or []:
-        if item.get("field") == name and item.get("value") not in (None, ""):
-            return str(item["value"])
-    return None
 
 
 def marked(clients: dict[int, dict[str, Any]], contact_id: int) -> list[int]:

@@ -4,25 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from customer_sync import customer_from_client, customer_from_contact, customer_from_row
 
 from .conftest import FACTUSOL_CLIENTS, Project, link_of
 
 TARGET = "target-clientify"
-
-
-@pytest.fixture(autouse=True)
-def _no_decimal_env(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Meltano 4.4.1 cannot JSON-encode a `kind: decimal` setting given by an env var
-    (TypeError: Decimal is not JSON serializable), and the harness sets
-    TARGET_CLIENTIFY_RATE_LIMIT: drop it, the target runs at its default 5 requests/s."""
-    env = project.env
-
-    def without_decimals() -> dict[str, str]:
-        return {k: v for k, v in env().items() if k != "TARGET_CLIENTIFY_RATE_LIMIT"}
-
-    monkeypatch.setattr(project, "env", without_decimals)
 
 
 def linked_contacts(project: Project) -> dict[int, list[dict[str, Any]]]:
