@@ -79,12 +79,7 @@ KNOWN_CLIENTS_PROBLEMS = (
     "MissingKeyPropertiesError",  # record without `code` stops target-clientify
     "Could not parse value",  # malformed date-time stops the target
 )
-KNOWN_CONTACTS_PROBLEMS = (
-    "MissingKeyPropertiesError",
-    "Could not parse value",
-    "InvalidRecord",  # target-factusol: one schema-invalid record stops the run
-    "did not fit F_CLI, dropped without a warning",  # target-factusol ignores ClientChanges.issues
-)
+KNOWN_CONTACTS_PROBLEMS = ("MissingKeyPropertiesError",)  # record without `id` stops the run
 
 
 def _unknown(problems: dict[str, str], known: tuple[str, ...]) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """Bugs the reliability suite found, each pinned by a minimal case (strict xfail: when the owner
 fixes one, its test passes, xfail-strict turns that into a failure, and the marker comes off).
+The target-factusol cases without a marker were fixed in 83f361d and stay as regression tests.
 """
 
 from __future__ import annotations
@@ -119,15 +120,6 @@ def _created_for(fs: SandboxProcess, contact_id: int) -> list[dict[str, Any]]:
 
 
 @pytest.mark.usefixtures("fast_factusol_target")
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "target-factusol (ContactsSink keeps the SDK default fail_on_record_validation_exception"
-        "=True): one `contacts` record that breaks the schema (first_name 12345, emails not a "
-        "list, id missing) raises InvalidRecord and stops the run; the valid records of the "
-        "batch are never written"
-    ),
-)
 def test_factusol_schema_invalid_record_is_rejected_not_fatal(
     sandboxes: dict[str, SandboxProcess], tmp_path: Path
 ) -> None:
@@ -143,14 +135,6 @@ def test_factusol_schema_invalid_record_is_rejected_not_fatal(
 
 
 @pytest.mark.usefixtures("fast_factusol_target")
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "target-factusol (ContactsSink, SDK datetime parsing): a `contacts` record whose "
-        "`modified` is not a date-time ('yesterday') raises ValueError 'Could not parse value' "
-        "and stops the run"
-    ),
-)
 def test_factusol_bad_modified_is_not_fatal(
     sandboxes: dict[str, SandboxProcess], tmp_path: Path
 ) -> None:
@@ -166,14 +150,6 @@ def test_factusol_bad_modified_is_not_fatal(
 
 
 @pytest.mark.usefixtures("fast_factusol_target")
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "target-factusol (sync.SyncRun._create and _apply_update ignore ClientChanges.issues): "
-        "a valid e-mail longer than EMACLI's 255 chars (or a NIF/postal code that does not fit) "
-        "is silently left out of the F_CLI row: no warning, no plan note, warnings count 0"
-    ),
-)
 def test_factusol_value_that_does_not_fit_is_warned(
     sandboxes: dict[str, SandboxProcess], tmp_path: Path
 ) -> None:
@@ -214,3 +190,27 @@ def test_reject_file_keeps_numbers_as_numbers(tmp_path: Path) -> None:
         )
     record = json.loads(path.read_text(encoding="utf-8").splitlines()[-1])["record"]
     assert record["tarcli"] == 1.5
+
+
+@pytest.mark.usefixtures("fast_factusol_target")
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "target-factusol (ContactsSink, SDK key check in Sink._singer_validate_message): a "
+        "`contacts` record without `id` raises MissingKeyPropertiesError and stops the run "
+        "(the valid records of the batch are never written) instead of being rejected"
+    ),
+)
+def test_factusol_record_without_id_is_rejected_not_fatal(
+    sandboxes: dict[str, SandboxProcess], tmp_path: Path
+) -> None:
+    fs, cl = sandboxes["factusol"], sandboxes["clientify"]
+    good, bad = _contact(cl), _contact(cl)
+    bad.pop("id")
+    feed = feed_target(
+        TargetFactusol,
+        factusol_target_config(fs, cl, tmp_path),
+        singer_lines("contacts", [bad, good]),
+    )
+    assert feed.error is None
+    assert len(_created_for(fs, good["id"])) == 1
