@@ -134,6 +134,7 @@ class SyncRun:
         self.log = logger
         self.dry_run = bool(config.get("dry_run", False))
         self.link_field = str(config.get("link_field") or "factusol_id")
+        self.tag = str(config.get("tag", "factusol") or "").strip()
         self.missing_client = str(config.get("missing_client") or "reject")
         fallback = config.get("match_fallback")
         self.match_fallback: list[str] = list(["nif", "email"] if fallback is None else fallback)
@@ -652,6 +653,9 @@ class SyncRun:
     def _write_back(self, item: Item, code: int) -> None:
         if not self.dry_run:
             self.cl.set_custom_field(item.contact_id, self.link_field, str(code))
+            # A sub-resource POST, not PUT tags (which replaces the contact's whole tag list).
+            if self.tag and self.tag not in (item.record.get("tags") or []):
+                self.cl.add_tag(item.contact_id, self.tag)
         self._linked_codes.add(code)
         if self._index is not None:
             linked = dict(item.record)

@@ -108,6 +108,12 @@ class TargetFactusol(Target):
             description="Contact custom field holding the FactuSOL client code.",
         ),
         th.Property(
+            "tag",
+            th.StringType,
+            default="factusol",
+            description="Tag added to contacts the sync links to a client (empty = no tag).",
+        ),
+        th.Property(
             "missing_client",
             th.StringType,
             default="reject",

@@ -62,7 +62,11 @@ def test_new_contact_created_once_with_marker_and_linked(harness: Harness) -> No
     assert out.report["status"] == "ok"
     writes = harness.writes()
     assert writes["factusol"] == [("POST", "/admin/EscribirRegistro")]
-    assert writes["clientify"] == [("PUT", f"/v1/contacts/{CONTACT}/")]
+    assert writes["clientify"] == [
+        ("PUT", f"/v1/contacts/{CONTACT}/"),
+        ("POST", f"/v1/contacts/{CONTACT}/tags/"),
+    ]
+    assert "factusol" in harness.contacts()[CONTACT]["tags"]
 
 
 def test_second_run_on_current_data_makes_zero_writes(harness: Harness) -> None:

@@ -76,7 +76,9 @@ class Project:
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
-        env = meltano_env(self.workdir, factusol=self.factusol, clientify=self.clientify)
+        env = meltano_env(
+            self.workdir, factusol=self.factusol, clientify=self.clientify, project_root=ROOT
+        )
         env["TAP_CLIENTIFY_RATE_LIMIT"] = "200"
         env["TARGET_CLIENTIFY_RATE_LIMIT"] = "200"
         env.update(self.extra_env)

@@ -64,14 +64,37 @@ def contact_id_for(project: Project, code: int) -> int:
     return int(linked_contacts(project)[code]["id"])
 
 
+def codes(project: Project) -> list[int]:
+    """Seeded client codes (the seed leaves gaps, like deleted clients)."""
+    return sorted(project.clients())
+
+
+def initial_sync_days_ago(project: Project, days: int) -> None:
+    """Full sync in both directions with both sandboxes' clocks `days` in the past, so that
+    later edits happen after the sync's own writes, as they would in real time."""
+    for proc in (project.factusol, project.clientify):
+        proc.configure(clock_offset_seconds=-days * DAY)
+    cycle(project, full=True)
+    for proc in (project.factusol, project.clientify):
+        proc.configure(clock_offset_seconds=0)
+
+
+def edit_client(project: Project, code: int, body: dict[str, Any], *, days_ago: int = 0) -> None:
+    """Edit a FactuSOL client as a desktop user would, `days_ago` days in the past."""
+    project.factusol.configure(clock_offset_seconds=-days_ago * DAY)
+    project.factusol.admin("PATCH", f"clients/{code}", body)
+    project.factusol.configure(clock_offset_seconds=0)
+
+
 def test_edits_on_both_sides_converge_then_a_cycle_writes_nothing(project: Project) -> None:
     cycle(project, full=True)
     assert disagreements(project) == []
     assert len(linked_contacts(project)) == len(project.clients())
 
-    project.factusol.admin("PATCH", "clients/3", {"TELCLI": "600 111 222"})
+    first, second = codes(project)[2:4]
+    edit_client(project, first, {"TELCLI": "600 111 222"})
     project.factusol.admin("POST", "clients", {"NOFCLI": "Nueva Ferretería Soria, S.L."})
-    contact = contact_id_for(project, 5)
+    contact = contact_id_for(project, second)
     project.clientify.admin("PATCH", f"contacts/{contact}", {"first_name": "Ana Belén Ruiz"})
     project.clientify.admin(
         "POST", "contacts", {"first_name": "Jorge", "last_name": "Llorente", "email": "jl@ej.es"}
@@ -80,8 +103,8 @@ def test_edits_on_both_sides_converge_then_a_cycle_writes_nothing(project: Proje
     cycle(project)
     cycle(project)
     assert disagreements(project) == []
-    assert project.clients()[5]["NOFCLI"] == "Ana Belén Ruiz"
-    assert "600111222" in project.clients()[3]["TELCLI"].replace(" ", "")
+    assert project.clients()[second]["NOFCLI"] == "Ana Belén Ruiz"
+    assert project.clients()[first]["TELCLI"].replace(" ", "") == "600111222"
 
     project.factusol.clear_requests()
     project.clientify.clear_requests()
@@ -92,38 +115,38 @@ def test_edits_on_both_sides_converge_then_a_cycle_writes_nothing(project: Proje
 
 
 def test_newest_change_wins_and_the_losing_change_is_logged(project: Project) -> None:
-    cycle(project, full=True)
-    contact = contact_id_for(project, 4)
+    initial_sync_days_ago(project, 5)
+    code = codes(project)[3]
+    contact = contact_id_for(project, code)
     # FactuSOL edited two days ago, Clientify edited now: Clientify is the most recent change.
-    project.factusol.configure(clock_offset_seconds=-2 * DAY)
-    project.factusol.admin("PATCH", "clients/4", {"TELCLI": "911 000 001"})
-    project.factusol.configure(clock_offset_seconds=0)
+    edit_client(project, code, {"TELCLI": "911 000 001"}, days_ago=2)
     project.clientify.admin(
         "PATCH", f"contacts/{contact}", {"phones": [{"phone": "+34 911 000 002", "type": 1}]}
     )
 
     cycle(project, full=True)
 
-    assert project.clients()[4]["TELCLI"].replace(" ", "") in {"911000002", "+34911000002"}
+    assert project.clients()[code]["TELCLI"].replace(" ", "") == "911000002"
     assert disagreements(project) == []
     report = project.report("target-clientify")
     assert report["counts"]["conflicts"] >= 1
     conflicts = [p for p in project.lines("plans", "target-clientify") if p["action"] == "conflict"]
-    assert any(str(p.get("key")) == "4" for p in conflicts), conflicts
+    assert any(str(p.get("key")) == str(code) for p in conflicts), conflicts
 
 
 def test_same_day_edits_on_both_sides_factusol_wins(project: Project) -> None:
-    cycle(project, full=True)
-    contact = contact_id_for(project, 6)
+    initial_sync_days_ago(project, 5)
+    code = codes(project)[4]
+    contact = contact_id_for(project, code)
     project.clientify.admin(
         "PATCH", f"contacts/{contact}", {"phones": [{"phone": "+34 922 000 002", "type": 1}]}
     )
     # FUMCLI holds only a date: a same-day FactuSOL change cannot be ordered, FactuSOL wins.
-    project.factusol.admin("PATCH", "clients/6", {"TELCLI": "922 000 001"})
+    edit_client(project, code, {"TELCLI": "922 000 001"})
 
     cycle(project)
 
-    assert project.clients()[6]["TELCLI"].replace(" ", "") == "922000001"
+    assert project.clients()[code]["TELCLI"].replace(" ", "") == "922000001"
     phones = [p["phone"] for p in project.contacts()[contact]["phones"] if p.get("type") == 1]
     assert phones[:1] == ["+34922000001"]
 
@@ -131,31 +154,28 @@ def test_same_day_edits_on_both_sides_factusol_wins(project: Project) -> None:
 def test_first_modified_run_takes_the_last_24h_and_a_stale_bookmark_loses_nothing(
     project: Project,
 ) -> None:
-    cycle(project, full=True)
-    project.factusol.configure(clock_offset_seconds=-3 * DAY)
-    project.factusol.admin("PATCH", "clients/7", {"POBCLI": "Alcalá de Henares"})
-    project.factusol.configure(clock_offset_seconds=0)
-    project.factusol.admin("PATCH", "clients/8", {"POBCLI": "Dos Hermanas"})
+    initial_sync_days_ago(project, 6)
+    old, recent, late = codes(project)[5:8]
+    edit_client(project, old, {"POBCLI": "Alcalá de Henares"}, days_ago=3)
+    edit_client(project, recent, {"POBCLI": "Dos Hermanas"})
 
-    project.run("factusol-to-clientify")
+    project.run("factusol-to-clientify")  # no state yet: the last 24 h only
     contacts = linked_contacts(project)
-    assert contacts[8]["addresses"][0]["city"] == "Dos Hermanas"
-    assert all(a.get("city") != "Alcalá de Henares" for a in contacts[7]["addresses"])
+    assert contacts[recent]["addresses"][0]["city"] == "Dos Hermanas"
+    assert all(a.get("city") != "Alcalá de Henares" for a in contacts[old]["addresses"])
 
     # A schedule that missed four days: the bookmark is four days old, the change two days old.
     state_id = "dev:tap-factusol-to-target-clientify"
     stale = (dt.datetime.now(dt.UTC) - dt.timedelta(days=4)).isoformat()
-    state = {"bookmarks": {"clients": {"replication_key": "modified"}}}
-    state["bookmarks"]["clients"]["replication_key_value"] = stale
-    project.meltano("state", "set", "--force", state_id, json.dumps({"singer_state": state}))
-    project.factusol.configure(clock_offset_seconds=-2 * DAY)
-    project.factusol.admin("PATCH", "clients/9", {"POBCLI": "Torrelodones"})
-    project.factusol.configure(clock_offset_seconds=0)
+    bookmark = {"replication_key": "modified", "replication_key_value": stale}
+    state = {"singer_state": {"bookmarks": {"clients": bookmark}}}
+    project.meltano("state", "set", "--force", state_id, json.dumps(state))
+    edit_client(project, late, {"POBCLI": "Torrelodones"}, days_ago=2)
 
     project.run("factusol-to-clientify")
     contacts = linked_contacts(project)
-    assert contacts[9]["addresses"][0]["city"] == "Torrelodones"
-    assert contacts[7]["addresses"][0]["city"] == "Alcalá de Henares"  # 3 days old: in the gap
+    assert contacts[late]["addresses"][0]["city"] == "Torrelodones"
+    assert contacts[old]["addresses"][0]["city"] == "Alcalá de Henares"  # 3 days old: in the gap
     assert project.state(state_id)["singer_state"]["bookmarks"]["clients"]
 
 

@@ -146,9 +146,15 @@ def meltano_env(
     factusol: SandboxProcess | None = None,
     clientify: SandboxProcess | None = None,
     output: Path | None = None,
+    project_root: Path | None = None,
 ) -> dict[str, str]:
     """Environment that points the project's plugins at these sandboxes, with Meltano state and
-    the targets' plan/reject/report files kept under `workdir` (one isolated run world)."""
+    the targets' plan/reject/report files kept under `workdir` (one isolated run world).
+
+    With `project_root`, Meltano's system dir is private too (its `run/` holds each plugin's
+    config and state files, which concurrent runs would otherwise overwrite), sharing the
+    installed plugin virtualenvs through symlinks.
+    """
     out = output or workdir / "output"
     env = {
         **os.environ,
@@ -156,6 +162,8 @@ def meltano_env(
         "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
         "MELTANO_ENVIRONMENT": "dev",
     }
+    if project_root is not None:
+        env["MELTANO_SYS_DIR_ROOT"] = str(_private_sys_dir(Path(project_root), workdir))
     if factusol is not None:
         env["TAP_FACTUSOL_API_URL"] = factusol.api_url
         env["TARGET_FACTUSOL_API_URL"] = factusol.api_url
@@ -169,3 +177,13 @@ def meltano_env(
         env[f"{prefix}_REJECT_FILE"] = str(out / "rejects" / f"{target}.jsonl")
         env[f"{prefix}_REPORT_FILE"] = str(out / "reports" / f"{target}.json")
     return env
+
+
+def _private_sys_dir(project_root: Path, workdir: Path) -> Path:
+    sys_dir = workdir / "meltano-sys"
+    sys_dir.mkdir(parents=True, exist_ok=True)
+    for kind in ("extractors", "loaders", "mappers", "utilities"):
+        shared, link = project_root / ".meltano" / kind, sys_dir / kind
+        if shared.is_dir() and not link.exists():
+            link.symlink_to(shared, target_is_directory=True)
+    return sys_dir
