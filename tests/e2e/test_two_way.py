@@ -87,7 +87,11 @@ def edit_client(project: Project, code: int, body: dict[str, Any], *, days_ago: 
 
 
 def test_edits_on_both_sides_converge_then_a_cycle_writes_nothing(project: Project) -> None:
+    seeded = project.clients()
     cycle(project, full=True)
+    # Round trip: every seeded client (invalid values included) comes back byte-identical.
+    after = project.clients()
+    assert [code for code, row in seeded.items() if after[code] != row] == []
     assert disagreements(project) == []
     assert len(linked_contacts(project)) == len(project.clients())
 

@@ -128,6 +128,16 @@ class _Normalized:
     # compares unequal to any valid value); None when unknown
     comparable: dict[str, str | None]
     issues: list[FieldIssue]
+    invalid: set[str]  # fields whose value is present but invalid
+
+    def keep_invalid(self, desired: Customer) -> Customer:
+        """Unset the desired fields that are empty where this side holds an invalid value.
+
+        The other side is empty there because the invalid value could not travel to it (it
+        was left out with a warning); clearing this side in return would destroy the value.
+        """
+        keep = {name: None for name in self.invalid if desired.get(name) == ""}
+        return desired.replace(**keep) if keep else desired
 
 
 def _check_id(value: object) -> int:
@@ -152,6 +162,7 @@ def _normalize(raw: Mapping[str, object], *, region: str) -> _Normalized:
     values: dict[str, Any] = {}
     comparable: dict[str, str | None] = {}
     issues: list[FieldIssue] = []
+    invalid: set[str] = set()
 
     def run(name: str, check: Callable[[str], str]) -> None:
         if name not in raw:
@@ -161,6 +172,7 @@ def _normalize(raw: Mapping[str, object], *, region: str) -> _Normalized:
             values[name] = comparable[name] = check(text)
         except InvalidValue as err:
             comparable[name] = clean_text(text)
+            invalid.add(name)
             issues.append(FieldIssue(name, str(err), value_hint(text)))
 
     if raw.get("factusol_id") not in (None, ""):
@@ -195,7 +207,7 @@ def _normalize(raw: Mapping[str, object], *, region: str) -> _Normalized:
     # postal codes follow the address country; an empty or unknown one means the account's
     postal_country = values.get("country") or region
     run("postal_code", lambda text: check_postal_code(text, postal_country))
-    return _Normalized(Customer(**values), comparable, issues)
+    return _Normalized(Customer(**values), comparable, issues, invalid)
 
 
 def normalize_customer(customer: Customer, *, region: str) -> tuple[Customer, list[FieldIssue]]:
@@ -277,6 +289,15 @@ def client_changes(
     ``region`` is the account country: numbers of that country are written in national form.
     """
     issues: list[FieldIssue] = []
+    existing = (
+        None
+        if existing_row is None
+        else _normalize(
+            _row_raw(existing_row, {"factusol_id": "CODCLI", **FIELD_COLUMNS}), region=region
+        )
+    )
+    if existing is not None:
+        desired = existing.keep_invalid(desired)
     forms: dict[str, tuple[str, str]] = {}
     for name, _column in FIELD_COLUMNS.items():
         value = desired.get(name)
@@ -285,7 +306,7 @@ def client_changes(
             if form is not None:
                 forms[name] = form
 
-    if existing_row is None:
+    if existing_row is None or existing is None:
         row: dict[str, Any] = {}
         if desired.factusol_id is not None:
             row["CODCLI"] = desired.factusol_id
@@ -293,9 +314,6 @@ def client_changes(
         diffs = [FieldDiff(name, None, form[1]) for name, form in forms.items() if form[1]]
         return ClientChanges(row, True, diffs, issues)
 
-    existing = _normalize(
-        _row_raw(existing_row, {"factusol_id": "CODCLI", **FIELD_COLUMNS}), region=region
-    )
     code = existing_row.get("CODCLI", desired.factusol_id)
     row = {"CODCLI": code}
     diffs = []
@@ -598,6 +616,7 @@ def contact_changes(
         return ContactChanges(create_body=body, diffs=diffs)
 
     view = _view(existing, region=region, link_field=link_field)
+    desired = view.normalized.keep_invalid(desired)
     before = view.normalized.comparable
     changes = ContactChanges()
     deletes: list[SubResourceOp] = []

@@ -585,3 +585,31 @@ def test_empty_contact_name_with_a_changing_company_gets_the_name_in_one_pass():
         "last_name": "",
     }
     assert contact_changes(apply_contact_changes(contact, changes), desired, tag="factusol").is_noop
+
+
+# ------------------------------------------------------------- invalid values survive round trips
+
+
+@pytest.mark.parametrize(
+    ("column", "raw", "field"),
+    [("TELCLI", "12", "phone"), ("EMACLI", "info@@x.es", "email"), ("NIFCLI", "12345678A", "nif")],
+)
+def test_empty_value_never_clears_an_invalid_factusol_value(column, raw, field):
+    # The invalid value was left out of Clientify with a warning, so the contact is empty there;
+    # that empty must not travel back and wipe what FactuSOL holds.
+    row = {**ROW, column: raw}
+    changes = client_changes(row, FULL.replace(**{field: ""}))
+    assert column not in changes.row
+    assert changes.is_noop
+
+
+def test_a_real_value_still_replaces_an_invalid_factusol_value():
+    changes = client_changes({**ROW, "TELCLI": "12"}, FULL)
+    assert changes.row["TELCLI"] == "912345678"
+
+
+def test_empty_value_never_clears_an_invalid_clientify_value():
+    contact = contact_of(FULL)
+    contact["emails"] = [{"id": 7, "type": 4, "email": "not-an-email"}]
+    changes = contact_changes(contact, FULL.replace(email=""))
+    assert not any(d.field == "email" for d in changes.diffs)
