@@ -84,7 +84,9 @@ class Project:
         env.update(self.extra_env)
         return env
 
-    def meltano(self, *args: str, check: bool = True, timeout: float = 600) -> RunResult:
+    def meltano(
+        self, *args: str, check: bool = True, timeout: float = 600, stdin: str | None = None
+    ) -> RunResult:
         proc = subprocess.run(
             [MELTANO, *args],
             cwd=ROOT,
@@ -92,6 +94,7 @@ class Project:
             capture_output=True,
             text=True,
             timeout=timeout,
+            input=stdin,
         )
         result = RunResult(proc.returncode, proc.stdout, proc.stderr)
         if check and proc.returncode != 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from customer_sync import customer_from_client, customer_from_contact, customer_from_row
@@ -90,3 +91,14 @@ def test_record_clientify_refuses_lands_in_reject_file_and_the_rest_sync(
     }
     assert set(contacts) == others - rejected_too
     assert project.report(TARGET)["counts"]["rejected"] == 1 + len(rejected_too)
+
+    # Fix the rejected record (drop the NIF the account refuses) and replay the reject file.
+    lines = project.lines("rejects", TARGET)
+    for line in lines:
+        if line["type"] == "RECORD" and line["record"]["code"] == code:
+            line["record"]["nif"] = ""
+    replay = "\n".join(
+        json.dumps(line) for line in lines if line.get("record", {}).get("code", code) == code
+    )
+    project.meltano("invoke", TARGET, stdin=replay + "\n")
+    assert code in linked_contacts(project)
