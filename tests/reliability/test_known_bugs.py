@@ -167,15 +167,6 @@ def test_factusol_value_that_does_not_fit_is_warned(
     assert any(str(record["id"]) in m and "email" in m for m in warnings), warnings
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "customer_sync.writers._json_default turns Decimal into a string: the SDK parses JSON "
-        "numbers as Decimal, so a rejected record's numbers (code 1.5, Moneda columns) are "
-        "written to the reject file as text and the 'replayable' record no longer matches "
-        "its schema"
-    ),
-)
 def test_reject_file_keeps_numbers_as_numbers(tmp_path: Path) -> None:
     from customer_sync import RejectWriter
 

@@ -7,6 +7,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
@@ -26,6 +27,15 @@ def _utc_now() -> datetime:
 def _json_default(value: object) -> object:
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, Decimal):
+        # The SDK reads JSON numbers as Decimal: write them back as JSON numbers, so a replayed
+        # reject still matches its schema (integral -> int, else float; NaN/Infinity as text,
+        # JSON has no number for them).
+        if not value.is_finite():
+            return str(value)
+        if value == value.to_integral_value():
+            return int(value)
+        return float(value)
     if isinstance(value, FieldDiff):
         return value.as_dict()
     return str(value)

@@ -3,6 +3,7 @@
 import json
 import threading
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from customer_sync import FieldDiff, PlanWriter, RejectWriter, RunSummary
@@ -48,6 +49,35 @@ def test_reject_file_is_a_replayable_singer_stream(tmp_path):
     assert len(lines[2]["_reject"]["reason"]) == 500
     assert lines[3]["bookmark_properties"] == ["modified"]
     assert writer.count == 3
+
+
+def test_reject_file_keeps_the_sdk_decimals_as_json_numbers(tmp_path):
+    # The SDK parses JSON numbers as Decimal; a replayed reject must still match its schema.
+    path = tmp_path / "rejects.jsonl"
+    record = {
+        "code": Decimal("7"),
+        "whole": Decimal("2.00"),
+        "tarcli": Decimal("1.5"),
+        "big": Decimal("12345678901234567890"),
+        "negative": Decimal("-0.25"),
+        "nan": Decimal("NaN"),
+    }
+    with RejectWriter(path) as writer:
+        writer.reject("clients", record, reason="r", key=Decimal("1.5"), schema=SCHEMA)
+    text = path.read_text("utf-8").splitlines()[-1]
+    line = json.loads(text)
+    assert line["record"] == {
+        "code": 7,
+        "whole": 2,
+        "tarcli": 1.5,
+        "big": 12345678901234567890,
+        "negative": -0.25,
+        "nan": "NaN",  # JSON has no number for it
+    }
+    assert isinstance(line["record"]["code"], int)
+    assert isinstance(line["record"]["whole"], int)
+    assert line["_reject"]["key"] == 1.5
+    assert '"tarcli": 1.5' in text
 
 
 def test_reject_file_appends_and_repeats_schema_per_run(tmp_path):
