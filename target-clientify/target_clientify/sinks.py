@@ -58,6 +58,8 @@ from customer_sync import (
     decide_winner,
 )
 from singer_sdk import Target
+from singer_sdk.exceptions import InvalidRecord
+from singer_sdk.helpers.conform import DatetimeErrorTreatmentEnum
 from singer_sdk.sinks import BatchSink
 from typing_extensions import override
 
@@ -80,6 +82,11 @@ CONFLICT_FIELDS = (
 DEFAULT_REGION = "ES"
 # Errors after which no further record can succeed: stop the run, emit no STATE.
 FATAL_ERRORS = (ClientifyAuthError, ClientifyRetryError, ClientifyCustomFieldError)
+# Set by ClientsSink on a record, popped by ClientifyRun._plan (never written anywhere):
+# the key properties the record arrived without (it is rejected), and the date-time fields
+# whose value could not be parsed (kept as received, read as unknown).
+MISSING_KEYS = "__target_clientify_missing_keys__"
+BAD_DATES = "__target_clientify_bad_dates__"
 
 
 class TargetClientifyError(Exception):
@@ -184,20 +191,23 @@ class ClientifyRun:
         self._claims: dict[Any, str] = {}  # contact id -> code linked to it in this run
         self._claimed_by_code: dict[str, Any] = {}
         self.failure: str | None = None
+        self._link_field_missing = False  # known after start()
 
     # ------------------------------------------------------------------ start and end
 
     def start(self) -> None:
-        """Once per run, before any data moves: credentials, link field, region."""
+        """Once per run, before any data moves: credentials, region, link field (read only).
+
+        Nothing is written here: the tap may still fail on its own credentials after its SCHEMA.
+        A missing link field is created at the first batch with records (`_prepare_link_field`).
+        """
         try:
             account_country = self.client.account_country()  # also the credentials check
-            self._ensure_link_field()
+            self._link_field_missing = not self._link_field_defined()
         except ClientifyAuthError as exc:
             raise TargetClientifyError(
                 f"Clientify API key rejected: {exc} Set api_key (TARGET_CLIENTIFY_API_KEY)."
             ) from None
-        except ClientifyCustomFieldError as exc:
-            raise TargetClientifyError(str(exc)) from None
         except ClientifyError as exc:
             raise TargetClientifyError(f"Clientify is not usable: {exc}") from None
         configured = str(self.config.get("country") or "").strip().upper()
@@ -223,20 +233,51 @@ class ClientifyRun:
             ", DRY RUN (nothing will be written)" if self.dry_run else "",
         )
 
-    def _ensure_link_field(self) -> None:
-        try:
-            self.client.ensure_custom_field(self.link_field)
-        except ClientifyAuthError as exc:
-            # clientify_api turns a 403 on POST /custom-fields/ into an auth error, but the key
-            # has just read the account: the user may not create definitions. Same remedy as
-            # ClientifyCustomFieldError (reported upstream).
-            if exc.method != "POST" or exc.status != 403:
-                raise
-            raise TargetClientifyError(
-                f"Could not create the contact custom field '{self.link_field}' ({exc}). "
-                f"Create a text custom field named '{self.link_field}' on contacts by hand in "
-                "Clientify (Settings > Custom fields), then run again."
-            ) from None
+    def _link_field_defined(self) -> bool:
+        """Whether the contacts' link custom field exists (one read, no write)."""
+        wanted = self.link_field.casefold()
+        names = [str(d.get("name", "")).strip() for d in self.client.list_contact_custom_fields()]
+        if self.link_field in names:
+            return True
+        other_case = [name for name in names if name.casefold() == wanted]
+        if other_case:
+            self.logger.warning(
+                "custom field %r not found; using %r (same name, other case)",
+                self.link_field,
+                other_case[0],
+            )
+        return bool(other_case)
+
+    def _prepare_link_field(self) -> None:
+        """Create the missing link field: the run's only setup write, at its first batch with
+        records (so a tap that fails on its credentials after its SCHEMA leaves no write
+        behind); a dry run plans it instead."""
+        if not self._link_field_missing:
+            return
+        self._link_field_missing = False
+        reason = (
+            f"contact custom field '{self.link_field}' (the link field) is missing: "
+            "created before the first record is written"
+        )
+        if self.dry_run:
+            self.logger.info("DRY RUN: would create the contact custom field %r", self.link_field)
+        else:
+            try:
+                self.client.ensure_custom_field(self.link_field)
+            except ClientifyCustomFieldError as exc:
+                self._stop(str(exc))
+            except ClientifyAuthError as exc:
+                # clientify_api turns a 403 on POST /custom-fields/ into an auth error, but the
+                # key has just read the account: the user may not create definitions. Same
+                # remedy as ClientifyCustomFieldError (reported upstream).
+                if exc.method != "POST" or exc.status != 403:
+                    raise
+                self._stop(
+                    f"Could not create the contact custom field '{self.link_field}' ({exc}). "
+                    f"Create a text custom field named '{self.link_field}' on contacts by hand "
+                    "in Clientify (Settings > Custom fields), then run again."
+                )
+        self.plan.write("create", self.link_field, reason=reason)
 
     def counts(self) -> dict[str, int]:
         calls = self.client.calls_snapshot()
@@ -324,6 +365,8 @@ class ClientifyRun:
         """Plan every record, then apply the plans concurrently; fatal errors stop the run."""
         self._stream, self._schema, self._keys = stream, schema, list(key_properties)
         try:
+            if records:
+                self._prepare_link_field()
             index = self.index()
             plans = [self._plan(record, index) for record in records]
             work = [p for p in plans if p.action != "reject"]
@@ -351,7 +394,24 @@ class ClientifyRun:
     # ------------------------------------------------------------------ plan phase
 
     def _plan(self, record: dict[str, Any], index: ContactIndex) -> _Plan:
+        missing = record.pop(MISSING_KEYS, None)
+        bad_dates = record.pop(BAD_DATES, None) or []
+        if missing:
+            for key in missing:
+                record.pop(key, None)  # filled in by the sink; the reject keeps the record as sent
+            return self._reject(
+                _Plan(None, record, "reject"),
+                f"record has no {', '.join(missing)} (key property of stream "
+                f"'{self._stream}'): no client code to sync it by",
+            )
         code = record.get("code")
+        # An unparseable date-time is kept as received and read as unknown: an unknown
+        # `modified` loses every conflict to Clientify's, so only new contacts get its values.
+        self._warn(
+            code,
+            [FieldIssue(key, "is not a valid date-time") for key in bad_dates],
+            "treated as unknown",
+        )
         try:
             desired, issues = customer_from_client(record, region=self.region)
         except Exception as exc:  # a mapping bug must not stop the other records
@@ -623,8 +683,8 @@ class ClientsSink(BatchSink):
     """Batches `clients` records (deduplicated by code, the last one wins) for ClientifyRun."""
 
     MAX_SIZE_DEFAULT = 500
-    # A record the schema rejects reaches process_record and is rejected there with a reason
-    # (one bad record never stops the run).
+    # A record the schema rejects reaches process_record and is handled by the mapping (one
+    # bad record never stops the run); see _validate_and_parse.
     fail_on_record_validation_exception = False
 
     def __init__(
@@ -646,6 +706,59 @@ class ClientsSink(BatchSink):
                 "the `clients` stream of tap-factusol (see its README for the contract)"
             )
         self.run: ClientifyRun = self._owner.run  # type: ignore[attr-defined]
+
+    @override
+    def _validate_and_parse(self, record: dict[str, Any]) -> dict[str, Any]:
+        # The SDK's version logs a schema failure with the whole record (personal data) and
+        # stops the run on a date-time it cannot parse ('0000-00-00', '2024-02-30T…'). Here a
+        # schema failure goes on to the mapping as before (rejected there, or synced without
+        # the bad field), logged with the client code and the failing rule only; a date-time
+        # that does not parse keeps its raw value and is noted for ClientifyRun, which warns
+        # (client code, field) and reads it as unknown.
+        if self._validator is not None:
+            try:
+                self._validator.validate(record)
+            except InvalidRecord as exc:
+                if self.fail_on_record_validation_exception:
+                    raise
+                cause = exc.__cause__
+                self.logger.warning(
+                    "client %s: record does not match the %s schema (%s at %s)",
+                    record.get("code"),
+                    self.stream_name,
+                    getattr(cause, "validator", "?"),
+                    getattr(cause, "json_path", "$"),
+                )
+        parsed = dict(record)
+        try:
+            self._parse_timestamps_in_record(parsed, self.schema, DatetimeErrorTreatmentEnum.ERROR)
+        except ValueError:
+            bad = []
+            for key, value in record.items():  # one field at a time, to find the bad ones
+                one = {key: value}
+                try:
+                    self._parse_timestamps_in_record(
+                        one, self.schema, DatetimeErrorTreatmentEnum.ERROR
+                    )
+                except ValueError:
+                    bad.append(key)
+                    continue
+                record[key] = one[key]
+            record[BAD_DATES] = bad
+            return record
+        record.update(parsed)
+        return record
+
+    @override
+    def preprocess_record(self, record: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+        # The SDK checks the key properties right after this hook and stops the whole run on a
+        # record without one (MissingKeyPropertiesError). Let it through, marked and with the
+        # key set to None, so ClientifyRun rejects it with a reason and the run goes on.
+        missing = [key for key in self.key_properties if key not in record]
+        if missing:
+            record[MISSING_KEYS] = missing
+            record.update(dict.fromkeys(missing))
+        return record
 
     @override
     def process_record(self, record: dict[str, Any], context: dict[str, Any]) -> None:

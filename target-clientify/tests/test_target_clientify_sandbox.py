@@ -72,7 +72,9 @@ def test_new_clients_are_created_once_with_normalized_fields(
     assert phones(one(clientify, 103)) == {1: ["+33142600000"]}  # foreign number kept as is
     assert out.report["counts"]["created"] == 3
     assert out.report["created"] == 3
-    assert [p["action"] for p in out.plan] == ["create"] * 3
+    # the link field was missing: created at the first batch, and planned like a record
+    assert (out.plan[0]["action"], out.plan[0]["key"]) == ("create", "factusol_id")
+    assert [p["action"] for p in out.plan[1:]] == ["create"] * 3
     assert out.states[-1]["bookmarks"]["clients"]["replication_key_value"]
 
 

@@ -53,15 +53,6 @@ def _links(cl: SandboxProcess) -> list[str]:
     return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "target-clientify (ClientsSink, SDK key check in Sink._singer_validate_message): a "
-        "`clients` record without `code` raises MissingKeyPropertiesError and stops the whole "
-        "run with a traceback (no report, other records of the batch unwritten) instead of "
-        "being rejected with a reason"
-    ),
-)
 def test_clientify_record_without_code_is_rejected_not_fatal(
     sandboxes: dict[str, SandboxProcess], tmp_path: Path
 ) -> None:
@@ -75,14 +66,6 @@ def test_clientify_record_without_code_is_rejected_not_fatal(
     assert len(read_jsonl(tmp_path / "rejects-clientify.jsonl")) == 2  # SCHEMA + the record
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "target-clientify (ClientsSink keeps the SDK's datetime error treatment ERROR): a "
-        "`clients` record whose `modified` is not a date-time ('not a date', '0000-00-00', "
-        "'2024-02-30T00:00:00') raises ValueError 'Could not parse value' and stops the run"
-    ),
-)
 def test_clientify_bad_modified_is_not_fatal(
     sandboxes: dict[str, SandboxProcess], tmp_path: Path
 ) -> None:
