@@ -16,8 +16,12 @@ if TYPE_CHECKING:
     from target_factusol.sync import SyncRun
 
 CONTACTS_STREAM = "contacts"
-# Set on a record that failed schema validation or date parsing; the batch rejects it.
+# Set on a record that failed schema validation or date parsing, or arrived without its key
+# property; the batch rejects it.
 INVALID_KEY = "__target_factusol_invalid__"
+# The key properties a record arrived without (filled with None for the SDK's key check, taken
+# out again before the record is rejected, so the reject file keeps it as it was sent).
+MISSING_KEYS = "__target_factusol_missing_keys__"
 
 
 class ContactsSink(BatchSink):
@@ -70,6 +74,20 @@ class ContactsSink(BatchSink):
                 problem = "record has a date-time field that cannot be parsed"
         if problem is not None:
             record[INVALID_KEY] = problem[:300]
+        return record
+
+    @override
+    def preprocess_record(self, record: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+        # The SDK checks the key properties right after this hook and stops the whole run on a
+        # record without one (MissingKeyPropertiesError). Let it through, marked and with the
+        # key set to None, so the batch rejects it with a reason and the run goes on.
+        missing = [key for key in self.key_properties if key not in record]
+        if missing:
+            record[INVALID_KEY] = (
+                f"record has no {', '.join(missing)} (key property of stream '{self.stream_name}')"
+            )
+            record[MISSING_KEYS] = missing
+            record.update(dict.fromkeys(missing))
         return record
 
     @override

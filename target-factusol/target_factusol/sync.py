@@ -54,7 +54,7 @@ from factusol_api import (
 
 from target_factusol.errors import FatalRunError
 from target_factusol.markers import MARKER_QUERY, marker_ids, marker_line, markers_by_contact
-from target_factusol.sinks import INVALID_KEY
+from target_factusol.sinks import INVALID_KEY, MISSING_KEYS
 
 MADRID = ZoneInfo("Europe/Madrid")
 # Codes tried after BDExisteRegistro before the record is rejected (another writer is racing us).
@@ -104,6 +104,10 @@ def _modified(value: object) -> dt.datetime | None:
     return None
 
 
+def _is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _nif_key(value: object) -> str:
     """Compacted NIF without a Spanish VAT prefix (ESB12345678 = B12345678)."""
     nif = compact_nif(value)
@@ -113,6 +117,19 @@ def _nif_key(value: object) -> str:
 def _known(record: Mapping[str, Any]) -> dict[str, Any]:
     """The record without null keys: tap-clientify emits null for "unknown", never "empty"."""
     return {key: value for key, value in record.items() if value is not None}
+
+
+def _link_field_defined(client: ClientifyClient, name: str, logger: logging.Logger) -> bool:
+    """Whether the contacts' link custom field exists (one read, no write)."""
+    names = [str(d.get("name", "")).strip() for d in client.list_contact_custom_fields()]
+    if name in names:
+        return True
+    other_case = [found for found in names if found.casefold() == name.casefold()]
+    if other_case:
+        logger.warning(
+            "custom field %r not found; using %r (same name, other case)", name, other_case[0]
+        )
+    return bool(other_case)
 
 
 class SyncRun:
@@ -167,6 +184,7 @@ class SyncRun:
         self._by_email: dict[str, list[int]] | None = None
         self._nif_of: dict[int, str] = {}
         self._linked_codes: set[int] = set()
+        self.link_field_missing = False  # set by start()
 
     # ------------------------------------------------------------------ start / finish
 
@@ -192,6 +210,7 @@ class SyncRun:
             clientify = ClientifyClient(
                 str(config["clientify_api_key"]),
                 str(config.get("clientify_api_url") or "https://api.clientify.net/v1"),
+                rate_limit=float(config.get("clientify_rate_limit", 5)),
                 timeout=timeout,
                 max_retries=retries,
             )
@@ -210,23 +229,14 @@ class SyncRun:
         link_field = str(config.get("link_field") or "factusol_id")
         try:
             country = clientify.account_country()
+            # Read only: nothing is written at start, the tap sends its SCHEMA before it has
+            # proven its own credentials. A missing field is created at the first batch.
+            link_field_missing = not _link_field_defined(clientify, link_field, logger)
         except ClientifyError as exc:
             raise FatalRunError(
                 f"target-factusol: cannot start: Clientify (clientify_api_key at "
                 f"{clientify.api_url}): {exc}"
             ) from None
-        if not bool(config.get("dry_run", False)):
-            # Before any FactuSOL write: a client we could not link back would be orphaned.
-            try:
-                clientify.ensure_custom_field(link_field)
-            except ClientifyError as exc:
-                # The key works (account_country answered), so a 403 here means the account
-                # may not create definitions; clientify_api reports it as an auth error.
-                raise FatalRunError(
-                    f"target-factusol: cannot start: the contact custom field '{link_field}' "
-                    f"is missing and could not be created ({exc}). Create a text custom field "
-                    f"named '{link_field}' on contacts by hand in Clientify, then run again."
-                ) from None
         region = country or str(config.get("country") or "ES").upper()
         logger.info(
             "target-factusol: FactuSOL %s ejercicio %s; Clientify region %s (%s)%s",
@@ -236,7 +246,38 @@ class SyncRun:
             "account country" if country else "country setting",
             "; DRY RUN: nothing will be written" if config.get("dry_run") else "",
         )
-        return cls(config, factusol=factusol, clientify=clientify, region=region, logger=logger)
+        run = cls(config, factusol=factusol, clientify=clientify, region=region, logger=logger)
+        run.link_field_missing = link_field_missing
+        return run
+
+    def _prepare_link_field(self) -> None:
+        """Create the missing link field: the run's only setup write, at its first batch with
+        records and before any FactuSOL write (a client we could not link back would be
+        orphaned). A dry run plans it instead."""
+        if not self.link_field_missing:
+            return
+        self.link_field_missing = False
+        if self.dry_run:
+            self.log.info("DRY RUN: would create the contact custom field %r", self.link_field)
+        else:
+            try:
+                self.cl.ensure_custom_field(self.link_field)
+            except ClientifyError as exc:
+                # The key works (account_country answered), so a 403 here means the account
+                # may not create definitions; clientify_api reports it as an auth error.
+                raise self.fail(
+                    f"target-factusol: the contact custom field '{self.link_field}' is missing "
+                    f"and could not be created ({exc}). Create a text custom field named "
+                    f"'{self.link_field}' on contacts by hand in Clientify, then run again."
+                ) from None
+        self.plan.write(
+            "create",
+            self.link_field,
+            reason=(
+                f"contact custom field '{self.link_field}' (the link field) is missing: "
+                "created before the first record is written"
+            ),
+        )
 
     def api_calls(self) -> dict[str, int]:
         calls = {f"factusol_{k}": v for k, v in self.fs.calls.items()}
@@ -316,9 +357,14 @@ class SyncRun:
         latest: dict[Any, dict[str, Any]] = {}
         for record in records:
             self.records_in += 1
-            latest.pop(record.get("id"), None)  # keep the last version, at its position
-            latest[record.get("id")] = record
+            contact_id = record.get("id")
+            # records without a usable id are never merged: each is rejected on its own
+            key = contact_id if _is_id(contact_id) else ("?", self.records_in)
+            latest.pop(key, None)  # keep the last version, at its position
+            latest[key] = record
         try:
+            if latest:
+                self._prepare_link_field()
             self._process(list(latest.values()))
         except FatalRunError:
             raise
@@ -370,10 +416,12 @@ class SyncRun:
 
     def _read(self, record: dict[str, Any]) -> Item:
         invalid = record.pop(INVALID_KEY, None)
+        for key in record.pop(MISSING_KEYS, None) or ():
+            record.pop(key, None)  # filled in by the sink for the SDK's key check
         if invalid:
             raise RecordRejected(str(invalid))
         contact_id = record.get("id")
-        if isinstance(contact_id, bool) or not isinstance(contact_id, int):
+        if not _is_id(contact_id):
             raise RecordRejected("contact id is not an integer")
         known = _known(record)
         raw_link = custom_field_text(known, self.link_field)
@@ -395,7 +443,11 @@ class SyncRun:
         for issue in issues:
             if issue.field == "factusol_id":
                 continue
-            self.log.warning("contact %s: %s (field left unchanged)", contact_id, issue)
+            # contact id, field and problem only: the value is personal data (the reject file
+            # may keep values; logs never do)
+            self.log.warning(
+                "contact %s: %s: %s (field left unchanged)", contact_id, issue.field, issue.problem
+            )
             self.summary.add("warnings")
         return Item(
             record=record,
@@ -677,7 +729,10 @@ class SyncRun:
     def _warn(self, item: Item, issues: Iterable[FieldIssue]) -> None:
         """Values FactuSOL cannot hold (cut, replaced, or left out): never silent."""
         for issue in issues:
-            self.log.warning("contact %s: %s (FactuSOL)", item.contact_id, issue)
+            # field and problem only, never the value (personal data)
+            self.log.warning(
+                "contact %s: %s: %s (FactuSOL)", item.contact_id, issue.field, issue.problem
+            )
             self.summary.add("warnings")
 
     def _reject(self, record: Mapping[str, Any], reason: str, *, code: int | None = None) -> None:

@@ -94,6 +94,14 @@ class TargetFactusol(Target):
             description="Clientify API key, for writing the new client code back to the contact.",
         ),
         th.Property(
+            "clientify_rate_limit",
+            th.IntegerType,
+            default=5,
+            description=(
+                "Maximum requests per second sent to Clientify (link write-back and lookups)."
+            ),
+        ),
+        th.Property(
             "country",
             th.StringType,
             default="ES",

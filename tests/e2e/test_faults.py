@@ -215,34 +215,10 @@ def test_api_down_past_retry_budget_stops_clearly_keeps_state_then_resumes(
 
 # ------------------------------------------------------------------------------ credentials
 
-TAP_LOGIN_LATE = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "tap-factusol logs in lazily (FactusolStream.client, first query) after the SDK has "
-        "already emitted the `clients` SCHEMA; target-clientify answers that SCHEMA with "
-        "ClientifyRun.start() -> ensure_custom_field, which POSTs /v1/custom-fields/ (creates "
-        "the factusol_id definition) before the run dies on the wrong FactuSOL password"
-    ),
-)
 CREDENTIALS = [
-    pytest.param(
-        "factusol-to-clientify", "TAP_FACTUSOL_PASSWORD", "factusol", marks=TAP_LOGIN_LATE
-    ),
+    pytest.param("factusol-to-clientify", "TAP_FACTUSOL_PASSWORD", "factusol"),
     pytest.param("factusol-to-clientify", "TARGET_CLIENTIFY_API_KEY", "clientify"),
-    pytest.param(
-        "clientify-to-factusol",
-        "TAP_CLIENTIFY_API_KEY",
-        "clientify",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason=(
-                "tap-clientify checks the API key only on its first page read, after the SDK "
-                "has emitted the `contacts` SCHEMA; target-factusol answers it with "
-                "SyncRun.start() -> ensure_custom_field, which POSTs /v1/custom-fields/ "
-                "before the run dies on the wrong tap key"
-            ),
-        ),
-    ),
+    pytest.param("clientify-to-factusol", "TAP_CLIENTIFY_API_KEY", "clientify"),
     pytest.param("clientify-to-factusol", "TARGET_FACTUSOL_PASSWORD", "factusol"),
     pytest.param("clientify-to-factusol", "TARGET_FACTUSOL_CLIENTIFY_API_KEY", "clientify"),
 ]

@@ -167,14 +167,6 @@ def test_reject_file_keeps_numbers_as_numbers(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("fast_factusol_target")
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "target-factusol (ContactsSink, SDK key check in Sink._singer_validate_message): a "
-        "`contacts` record without `id` raises MissingKeyPropertiesError and stops the run "
-        "(the valid records of the batch are never written) instead of being rejected"
-    ),
-)
 def test_factusol_record_without_id_is_rejected_not_fatal(
     sandboxes: dict[str, SandboxProcess], tmp_path: Path
 ) -> None:

@@ -1,0 +1,176 @@
+"""Regressions of the reliability bugs: a contact without its id, values kept out of the logs,
+the link-field creation deferred to the first batch with records, and clientify_rate_limit."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses
+from target_factusol.markers import marker_ids
+from target_factusol.target import TargetFactusol
+from target_factusol_testlib import Harness, messages
+
+CONTACT = 135000001
+
+
+def marked(clients: dict[int, dict[str, Any]], contact_id: int) -> list[int]:
+    return [code for code, row in clients.items() if contact_id in marker_ids(row.get("OBSCLI"))]
+
+
+def with_records(*records: dict[str, Any]) -> list[dict[str, Any]]:
+    schema = messages("new_contact")[0]
+    return [schema, *({"type": "RECORD", "stream": "contacts", "record": r} for r in records)]
+
+
+def new_contact(**changes: Any) -> dict[str, Any]:
+    record: dict[str, Any] = copy.deepcopy(messages("new_contact")[1]["record"])
+    record.update(changes)
+    return record
+
+
+# ----------------------------------------------------------------------------- key property
+
+
+def test_contacts_without_id_are_rejected_each_and_the_batch_goes_on(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    harness.put_contacts(messages("new_contact"))
+    first, second = new_contact(first_name="Sin Id"), new_contact(first_name="Otro Sin Id")
+    first.pop("id")
+    second.pop("id")
+
+    with caplog.at_level(logging.INFO):
+        out = harness.run(with_records(first, second, new_contact()), max_reject_percent=100)
+
+    assert len(marked(harness.clients(), CONTACT)) == 1  # the valid contact was written
+    assert out.report["status"] == "ok"
+    assert out.report["counts"]["created"] == 1
+    assert out.report["counts"]["rejected"] == 2  # never merged into one
+    records = [m for m in out.rejects if m["type"] == "RECORD"]
+    dates = ("created", "modified")  # re-serialized by the SDK's date parsing
+
+    def sent(record: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in record.items() if k not in dates}
+
+    # as sent: no id added, no marker left
+    assert [sent(r["record"]) for r in records] == [sent(first), sent(second)]
+    assert all("record has no id" in r["_reject"]["reason"] for r in records)
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert sum("rejected: record has no id" in e for e in errors) == 2
+
+
+# ----------------------------------------------------------------------------- logs
+
+
+def test_field_warnings_log_contact_field_and_problem_never_the_value(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    harness.put_contacts(messages("new_contact"))
+    long_email = "zq" * 150 + "@example.com"
+    record = new_contact(
+        taxpayer_identification_number="QX-NOT-A-NIF-77",  # a mapping warning (_read)
+        emails=[{"id": 1, "type": 4, "email": long_email}],  # a FactuSOL fit warning (_warn)
+    )
+
+    # INFO and up: the SDK's own DEBUG line "Processed record: {context}" dumps the batch
+    with caplog.at_level(logging.INFO):
+        out = harness.run(with_records(record))
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(f"contact {CONTACT}: nif: " in w for w in warnings), warnings
+    assert any(f"contact {CONTACT}: email: does not fit FactuSOL" in w for w in warnings)
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "QX-NOT" not in text
+    assert "zqzq" not in text
+    assert out.report["counts"]["warnings"] >= 2
+
+
+# ----------------------------------------------------------------------------- setup writes
+
+
+def test_schema_without_records_checks_credentials_but_writes_nothing(harness: Harness) -> None:
+    # The tap may send its SCHEMA and then fail on its own credentials: no write may be left.
+    harness.cl.admin("POST", "seed", {"contacts": 0, "with_link_field": False})
+    harness.clear_logs()
+
+    out = harness.run(with_records())
+
+    assert harness.writes() == {"factusol": [], "clientify": []}
+    paths = [r["path"] for r in harness.cl.requests_log()]
+    assert "/v1/settings/my-account/" in paths
+    assert "/v1/custom-fields/" in paths  # listed (a read), not created
+    assert out.plan == []
+
+
+def test_missing_link_field_is_planned_by_a_dry_run_then_created_by_the_real_run(
+    harness: Harness,
+) -> None:
+    msgs = messages("new_contact")
+    harness.cl.admin("POST", "seed", {"contacts": 0, "with_link_field": False})
+    harness.put_contacts(msgs)
+    harness.clear_logs()
+
+    dry = harness.run(msgs, dry_run=True)
+
+    assert harness.writes() == {"factusol": [], "clientify": []}
+    assert dry.plan[0]["action"] == "create"
+    assert dry.plan[0]["key"] == "factusol_id"
+    real = harness.run(msgs)
+    assert [p for p in real.plan if p["key"] == "factusol_id"] == [dry.plan[0]]
+    assert ("POST", "/v1/custom-fields/") in harness.writes()["clientify"]
+    assert len(marked(harness.clients(), CONTACT)) == 1
+
+
+# ----------------------------------------------------------------------------- settings
+
+FS = "https://fs.example"
+CL = "https://cl.example/v1"
+
+
+def _unit_config(tmp_path: Path, **extra: Any) -> dict[str, Any]:
+    return {
+        "api_url": FS,
+        "codigo_fabricante": "1",
+        "codigo_cliente": "2",
+        "base_datos": "FS001",
+        "password": "pw",
+        "ejercicio": "2026",
+        "clientify_api_url": CL,
+        "clientify_api_key": "key",
+        "plan_file": str(tmp_path / "plan.jsonl"),
+        "reject_file": str(tmp_path / "rejects.jsonl"),
+        "report_file": str(tmp_path / "report.json"),
+        **extra,
+    }
+
+
+@responses.activate
+@pytest.mark.parametrize(("extra", "rate"), [({}, 5.0), ({"clientify_rate_limit": 12}, 12.0)])
+def test_clientify_rate_limit_reaches_the_client(
+    tmp_path: Path, extra: dict[str, Any], rate: float
+) -> None:
+    envelope = {"respuesta": "OK"}
+    responses.post(f"{FS}/login/Autenticar", json={**envelope, "resultado": "tok"})
+    responses.post(
+        f"{FS}/admin/LanzarConsulta",
+        json={**envelope, "resultado": [[{"columna": "CODCLI", "dato": 1}]]},
+    )
+    responses.get(f"{CL}/settings/my-account/", json={"results": [{"country": "ES"}]})
+    responses.get(
+        f"{CL}/custom-fields/",
+        json={"count": 0, "next": None, "results": []},  # missing: still nothing written
+    )
+
+    target = TargetFactusol(config=_unit_config(tmp_path, **extra))
+    target.listen(io.StringIO(json.dumps(messages("new_contact")[0]) + "\n"))
+
+    assert target.sync_run.cl.rate_limiter.rate == rate
+    clientify_calls = [c.request for c in responses.calls if c.request.url.startswith(CL)]
+    assert clientify_calls
+    assert {r.method for r in clientify_calls} == {"GET"}
