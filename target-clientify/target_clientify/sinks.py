@@ -38,6 +38,7 @@ from clientify_api import (
     parse_api_datetime,
 )
 from customer_sync import (
+    TEXT_FIELDS,
     AddAddress,
     AddEmail,
     AddPhone,
@@ -66,19 +67,7 @@ from typing_extensions import override
 INPUT_STREAM = "clients"
 MATCH_KEYS = ("nif", "email")
 # Customer fields the conflict rule decides on (factusol_id is the link, never a conflict).
-CONFLICT_FIELDS = (
-    "name",
-    "trade_name",
-    "nif",
-    "email",
-    "phone",
-    "mobile",
-    "address",
-    "city",
-    "postal_code",
-    "province",
-    "country",
-)
+CONFLICT_FIELDS = TEXT_FIELDS
 DEFAULT_REGION = "ES"
 # Errors after which no further record can succeed: stop the run, emit no STATE.
 FATAL_ERRORS = (ClientifyAuthError, ClientifyRetryError, ClientifyCustomFieldError)
@@ -748,6 +737,11 @@ class ClientsSink(BatchSink):
             return record
         record.update(parsed)
         return record
+
+    @override
+    def _after_process_record(self, context: dict[str, Any]) -> None:
+        # The SDK logs the whole batch context (personal data) at DEBUG here; log nothing.
+        return
 
     @override
     def preprocess_record(self, record: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:

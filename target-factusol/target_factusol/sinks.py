@@ -64,7 +64,12 @@ class ContactsSink(BatchSink):
             try:
                 self._validator.validate(record)
             except InvalidRecord as exc:
-                problem = f"record does not match the contacts schema: {exc.error_message}"
+                # jsonschema's message quotes the bad value: keep only the rule and the path
+                cause = exc.__cause__
+                problem = (
+                    "record does not match the contacts schema "
+                    f"({getattr(cause, 'validator', '?')} at {getattr(cause, 'json_path', '$')})"
+                )
         if problem is None:
             try:
                 self._parse_timestamps_in_record(
@@ -75,6 +80,11 @@ class ContactsSink(BatchSink):
         if problem is not None:
             record[INVALID_KEY] = problem[:300]
         return record
+
+    @override
+    def _after_process_record(self, context: dict[str, Any]) -> None:
+        # The SDK logs the whole batch context (personal data) at DEBUG here; log nothing.
+        return
 
     @override
     def preprocess_record(self, record: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:

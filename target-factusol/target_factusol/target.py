@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from customer_sync import TEXT_FIELDS
 from singer_sdk import Target
 from singer_sdk import typing as th
 from singer_sdk.sinks import Sink
@@ -15,19 +16,7 @@ from target_factusol.sinks import CONTACTS_STREAM, ContactsSink
 from target_factusol.sync import SyncRun
 
 _POLICIES = ("newest", "factusol", "clientify")
-_FIELDS = (
-    "name",
-    "trade_name",
-    "nif",
-    "email",
-    "phone",
-    "mobile",
-    "address",
-    "city",
-    "postal_code",
-    "province",
-    "country",
-)
+_FIELDS = TEXT_FIELDS  # the fields field_authority may name
 
 
 class TargetFactusol(Target):

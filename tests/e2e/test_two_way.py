@@ -7,23 +7,12 @@ import datetime as dt
 import json
 from typing import Any
 
-from customer_sync import customer_from_contact, customer_from_row
+from customer_sync import TEXT_FIELDS, customer_from_contact, customer_from_row
 
 from .conftest import Project, link_of
 
 DAY = 86_400
-SYNCED = (
-    "name",
-    "nif",
-    "email",
-    "phone",
-    "mobile",
-    "address",
-    "city",
-    "postal_code",
-    "province",
-    "country",
-)
+SYNCED = tuple(f for f in TEXT_FIELDS if f != "trade_name")
 
 
 def cycle(project: Project, *, full: bool = False) -> None:

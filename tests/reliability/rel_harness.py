@@ -147,6 +147,7 @@ def factusol_target_config(
         "api_url": fs.api_url,
         "clientify_api_url": cl.api_url,
         "clientify_api_key": CLIENTIFY_KEY,
+        "clientify_rate_limit": 1_000_000,
         "max_reject_percent": 100,
         "match_fallback": [],
         "plan_file": str(out / "plan-factusol.jsonl"),

@@ -266,10 +266,6 @@ def _known(record: dict[str, Any]) -> dict[str, Any]:
 def factusol_corpus_run(
     sandboxes: dict[str, SandboxProcess], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Any]:
-    import functools
-
-    import target_factusol.sync as sync
-    from clientify_api import ClientifyClient
 
     fs, cl = sandboxes["factusol"], sandboxes["clientify"]
     out = tmp_path_factory.mktemp("factusol-corpus")
@@ -289,15 +285,9 @@ def factusol_corpus_run(
             record["id"] = ids[record["id"]]
         return record
 
-    # target-factusol has no rate_limit setting (default 5 req/s); lifted for the loopback run
-    original = sync.ClientifyClient
-    sync.ClientifyClient = functools.partial(ClientifyClient, rate_limit=1e6)  # type: ignore[misc]
-    try:
-        run = run_corpus(
-            TargetFactusol, factusol_target_config(fs, cl, out), "contacts", CONTACTS, record_of
-        )
-    finally:
-        sync.ClientifyClient = original  # type: ignore[misc]
+    run = run_corpus(
+        TargetFactusol, factusol_target_config(fs, cl, out), "contacts", CONTACTS, record_of
+    )
     return {
         "run": run,
         "ids": ids,

@@ -5,13 +5,11 @@ The target-factusol cases without a marker were fixed in 83f361d and stay as reg
 
 from __future__ import annotations
 
-import functools
 import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
 from rel_harness import (
     clientify_target_config,
     factusol_target_config,
@@ -33,15 +31,6 @@ def _client(code: int | None, **extra: Any) -> dict[str, Any]:
         **extra,
     }
     return {k: v for k, v in record.items() if v is not None or k != "code"}
-
-
-@pytest.fixture
-def fast_factusol_target(monkeypatch: pytest.MonkeyPatch) -> None:
-    """target-factusol has no rate_limit setting (5 req/s built in); lifted on loopback."""
-    import target_factusol.sync as sync
-    from clientify_api import ClientifyClient
-
-    monkeypatch.setattr(sync, "ClientifyClient", functools.partial(ClientifyClient, rate_limit=1e6))
 
 
 def _links(cl: SandboxProcess) -> list[str]:
@@ -102,7 +91,6 @@ def _created_for(fs: SandboxProcess, contact_id: int) -> list[dict[str, Any]]:
     return [row for row in rows if contact_id in marker_ids(row.get("OBSCLI"))]
 
 
-@pytest.mark.usefixtures("fast_factusol_target")
 def test_factusol_schema_invalid_record_is_rejected_not_fatal(
     sandboxes: dict[str, SandboxProcess], tmp_path: Path
 ) -> None:
@@ -117,7 +105,6 @@ def test_factusol_schema_invalid_record_is_rejected_not_fatal(
     assert len(_created_for(fs, good["id"])) == 1
 
 
-@pytest.mark.usefixtures("fast_factusol_target")
 def test_factusol_bad_modified_is_not_fatal(
     sandboxes: dict[str, SandboxProcess], tmp_path: Path
 ) -> None:
@@ -132,7 +119,6 @@ def test_factusol_bad_modified_is_not_fatal(
     assert len(_created_for(fs, good["id"])) == 1
 
 
-@pytest.mark.usefixtures("fast_factusol_target")
 def test_factusol_value_that_does_not_fit_is_warned(
     sandboxes: dict[str, SandboxProcess], tmp_path: Path
 ) -> None:
@@ -166,7 +152,6 @@ def test_reject_file_keeps_numbers_as_numbers(tmp_path: Path) -> None:
     assert record["tarcli"] == 1.5
 
 
-@pytest.mark.usefixtures("fast_factusol_target")
 def test_factusol_record_without_id_is_rejected_not_fatal(
     sandboxes: dict[str, SandboxProcess], tmp_path: Path
 ) -> None:

@@ -24,7 +24,7 @@ from .mapping import (
     customer_from_row,
     normalize_customer,
 )
-from .model import Customer, FieldDiff, FieldIssue
+from .model import TEXT_FIELDS, Customer, FieldDiff, FieldIssue
 from .normalize import (
     clean_text,
     country_alpha2,
@@ -45,6 +45,7 @@ __all__ = [
     "F_CLI_OWNED_COLUMNS",
     "F_CLI_SIZES",
     "PLAN_ACTIONS",
+    "TEXT_FIELDS",
     "AddAddress",
     "AddEmail",
     "AddPhone",
