@@ -29,6 +29,7 @@ import math
 import random
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -942,8 +943,16 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
     )
 
 
+def _stop_on_signal(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None, *, echo: Callable[[str], None] = print) -> int:
     cfg = parse_args(argv)
+    # SIGTERM, or SIGINT even when started in the background (where the shell ignores it),
+    # unwind through the finally blocks that stop the plugins, the sandboxes and the proxy.
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    signal.signal(signal.SIGINT, _stop_on_signal)
     run_bench(cfg)
     echo("")
     echo((cfg.out / "results.md").read_text(encoding="utf-8"))
