@@ -1,9 +1,16 @@
 """One target-factusol run: API clients, lookups, the code allocator, writes and counters.
 
-The sink hands batches of contacts here. Finding what a contact is (linked, marked, matched,
-new) is kept apart from writing it. All FactuSOL writes go through one lock: CODCLI is
-allocated as MAX+1 by us (the API never assigns it, reference §5.4), so there must be a single
-writer.
+The sink hands batches of contacts here. Each batch has two phases:
+
+1. **Plan** (main thread, in record order): read the rows the batch needs, then decide per
+   contact update / link / create / reject. Everything that depends on earlier records (a client
+   claimed by an earlier contact, a client created for an earlier contact, the next CODCLI) is
+   decided here, one record after the other, so the outcome never depends on thread timing.
+2. **Apply** (a pool of ``max_workers`` threads): the writes. Plans that touch the same CODCLI
+   run in one task, in order. CODCLI is allocated by us as MAX+1 (the API never assigns it,
+   reference §5.4) from a lock-protected counter, so concurrent inserts use distinct codes.
+   Clientify calls share the client's rate limiter. Plan and reject lines are written by the
+   main thread in record order once the batch is applied (a dry run's plan equals the real one).
 """
 
 from __future__ import annotations
@@ -15,11 +22,13 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Mapping
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 from zoneinfo import ZoneInfo
 
+import requests
 from clientify_api import (
     ClientifyClient,
     ClientifyError,
@@ -81,6 +90,26 @@ class Item:
     how: str = ""  # why those candidates
 
 
+@dataclass
+class Plan:
+    """What the planning phase decided for one contact; the apply phase only writes it."""
+
+    item: Item
+    action: str  # update | link | create | reject
+    code: int | None  # the client written (allocated for a creation); None for some rejects
+    row: Mapping[str, Any] | None = None  # the existing row (update, link)
+    fixed: bool = False  # create under the link's own code (missing_client: recreate)
+    claimed: bool = False  # planning marked `code` as linked for this contact
+    reject: str | None = None  # why the record is rejected (planning or a refused write)
+    done: bool = False  # the apply phase ran to the end (written or refused)
+    inserted: bool = False  # the FactuSOL row exists (ours), even if the write-back failed
+    # Plan-file lines (action, key, fields), written by the main thread in record order.
+    lines: list[tuple[str, object, dict[str, Any]]] = field(default_factory=list)
+
+    def note(self, action: str, key: object, **fields: Any) -> None:
+        self.lines.append((action, key, fields))
+
+
 def _fumcli(row: Mapping[str, Any]) -> tuple[dt.datetime | None, bool]:
     """FUMCLI as a naive Madrid datetime and whether it carries only a date."""
     value = row.get("FUMCLI")
@@ -104,7 +133,7 @@ def _modified(value: object) -> dt.datetime | None:
     return None
 
 
-def _is_id(value: object) -> bool:
+def _is_id(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -117,6 +146,13 @@ def _nif_key(value: object) -> str:
 def _known(record: Mapping[str, Any]) -> dict[str, Any]:
     """The record without null keys: tap-clientify emits null for "unknown", never "empty"."""
     return {key: value for key, value in record.items() if value is not None}
+
+
+def _max_workers(config: Mapping[str, Any]) -> int:
+    workers = config.get("max_workers", 4)
+    if not _is_id(workers) or workers < 1:
+        raise ValueError(f"max_workers must be an integer >= 1, got {workers!r}")
+    return int(workers)
 
 
 def _link_field_defined(client: ClientifyClient, name: str, logger: logging.Logger) -> bool:
@@ -160,6 +196,7 @@ class SyncRun:
             field_authority=dict(config.get("field_authority") or {}),
         )
         self.max_reject_ratio = int(config.get("max_reject_percent", 20)) / 100
+        self.max_workers = _max_workers(config)
         self.summary = RunSummary()
         plan_path = Path(str(config.get("plan_file") or "output/plans/target-factusol.jsonl"))
         # The plan describes this run only (a dry run's plan is compared with the next run).
@@ -176,8 +213,12 @@ class SyncRun:
         self.records_in = 0
         self.open_sinks = 0
         self.finished = False
-        self._write_lock = threading.Lock()
+        # The CODCLI counter (MAX read once per run); workers take codes from it on a collision.
+        self._code_lock = threading.Lock()
         self._next_code: int | None = None
+        self._reserved: set[int] = set()  # codes of planned recreations: never allocated
+        # Guards the in-run indexes below when workers update them (planning reads them).
+        self._state_lock = threading.RLock()
         self._markers: dict[int, list[int]] | None = None
         self._index: ContactIndex | None = None
         self._by_nif: dict[str, list[int]] | None = None
@@ -200,12 +241,20 @@ class SyncRun:
             password=str(config["password"]),
         )
         try:
+            workers = _max_workers(config)
+            # One Session shared by the writer threads (tokens are renewed under the client's
+            # lock); its pool must hold a connection per worker or urllib3 discards them.
+            session = requests.Session()
+            adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=workers + 1)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
             factusol = FactusolClient(
                 creds,
                 api_url=str(config.get("api_url") or "https://api.sdelsol.com"),
                 ejercicio=str(config.get("ejercicio") or "auto"),
                 timeout=timeout,
                 max_retries=retries,
+                session=session,
             )
             clientify = ClientifyClient(
                 str(config["clientify_api_key"]),
@@ -400,17 +449,69 @@ class SyncRun:
             wanted.update(code for item in unlinked for code in item.candidates)
         # One read (per 200 codes) for every existing row the batch needs.
         rows = {int(row["CODCLI"]): row for row in self.fs.get_clients(wanted)} if wanted else {}
+        if self.missing_client == "recreate":
+            # A recreation keeps its own code: never hand it to a new contact of this run.
+            self._reserved.update(c for item in linked if (c := item.code) and c not in rows)
+        plans: list[Plan] = []
         for item in items:
             try:
-                self._handle(item, rows)
+                plans.append(self._plan(item, rows))
             except RecordRejected as exc:
-                self._reject(item.record, str(exc), code=item.code)
+                plans.append(Plan(item, "reject", item.code, reject=str(exc), done=True))
+        try:
+            self._apply_all([plan for plan in plans if plan.action != "reject"])
+        finally:
+            # In record order whatever the thread timing; plans never started write nothing.
+            for plan in plans:
+                if not plan.done:
+                    continue
+                for action, key, fields in plan.lines:
+                    self.plan.write(action, key, **fields)
+                if plan.reject is not None:
+                    self._reject(plan.item.record, plan.reject, code=plan.item.code)
+
+    def _apply_all(self, plans: list[Plan]) -> None:
+        """Run the writes on ``max_workers`` threads; plans on one CODCLI share one task."""
+        if not plans:
+            return
+        tasks: dict[int | None, list[Plan]] = {}
+        for plan in plans:
+            tasks.setdefault(plan.code, []).append(plan)
+        pool = ThreadPoolExecutor(
+            max_workers=min(self.max_workers, len(tasks)), thread_name_prefix="factusol-writer"
+        )
+        try:
+            futures: list[Future[None]] = [
+                pool.submit(self._apply_task, task) for task in tasks.values()
+            ]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        finally:
+            # After an error (or an interrupt) the records not started stay for the next run;
+            # the writes in flight finish, so no insert is left without its bookkeeping.
+            pool.shutdown(wait=True, cancel_futures=True)
+        failed = next((f for f in done if f.exception() is not None), None)
+        if failed is not None:
+            failed.result()  # re-raise (systemic error, or the test hook's interrupt)
+        for plan in plans:
+            if plan.reject is not None:
+                self._release(plan)
+
+    def _apply_task(self, plans: list[Plan]) -> None:
+        for plan in plans:
+            try:
+                if plan.action == "update":
+                    self._update(plan)
+                elif plan.action == "link":
+                    self._adopt(plan)
+                else:
+                    self._create(plan)
+            except RecordRejected as exc:
+                plan.reject = str(exc)
             except FactusolRecordError as exc:
-                self._reject(item.record, f"FactuSOL refused the write: {exc}", code=item.code)
+                plan.reject = f"FactuSOL refused the write: {exc}"
             except (ClientifyValidationError, ClientifyNotFoundError) as exc:
-                self._reject(
-                    item.record, f"Clientify refused the link write-back: {exc}", code=item.code
-                )
+                plan.reject = f"Clientify refused the link write-back: {exc}"
+            plan.done = True
 
     # ------------------------------------------------------------------ find
 
@@ -464,14 +565,18 @@ class SyncRun:
             if codes:
                 item.candidates, item.how = list(codes), "creation marker"
                 continue
-            if not self.match_fallback:
-                continue
-            self._load_match_indexes()
-            for key in self.match_fallback:
-                codes = self._match(item, key)
-                if codes:
-                    item.candidates, item.how = codes, f"same {key}"
-                    break
+            if self.match_fallback:
+                self._load_match_indexes()
+                self._match_candidates(item)
+
+    def _match_candidates(self, item: Item) -> None:
+        """Candidates by the match_fallback keys, in order (the first key that finds any)."""
+        item.candidates, item.how = [], ""
+        for key in self.match_fallback:
+            codes = self._match(item, key)
+            if codes:
+                item.candidates, item.how = codes, f"same {key}"
+                return
 
     def _load_markers(self) -> dict[int, list[int]]:
         if self._markers is None:
@@ -524,19 +629,20 @@ class SyncRun:
 
     # ------------------------------------------------------------------ decide and write
 
-    def _handle(self, item: Item, rows: Mapping[int, dict[str, Any]]) -> None:
+    def _plan(self, item: Item, rows: Mapping[int, dict[str, Any]]) -> Plan:
+        """Decide what to write for one contact (main thread, record order)."""
         if item.code is not None:
             row = rows.get(item.code)
             if row is not None:
-                self._update(item, row, action="update")
-            elif self.missing_client == "recreate":
-                self._create(item, code=item.code)
-            else:
-                raise RecordRejected(
-                    f"{self.link_field} {item.code} names a FactuSOL client that does not exist "
-                    "(missing_client: reject)"
-                )
-            return
+                return Plan(item, "update", item.code, row=row)
+            if self.missing_client == "recreate":
+                self._check_creatable(item)
+                self._remember(item.code, item.customer)
+                return Plan(item, "create", item.code, fixed=True)
+            raise RecordRejected(
+                f"{self.link_field} {item.code} names a FactuSOL client that does not exist "
+                "(missing_client: reject)"
+            )
         if item.how == "creation marker":
             if len(item.candidates) > 1:
                 raise RecordRejected(
@@ -550,33 +656,72 @@ class SyncRun:
                     item.contact_id,
                     item.candidates[0],
                 )
-                self._adopt(item, row)
-                return
-        elif item.candidates:
+                return self._claim(Plan(item, "link", item.candidates[0], row=row))
+        else:
+            if self._by_nif is not None:
+                # Again, now: an earlier contact of this batch may have claimed a candidate or
+                # be planned to create a client with the same NIF / e-mail (as across batches).
+                self._match_candidates(item)
             linked = [code for code in item.candidates if self._is_linked(code)]
             if len(item.candidates) == 1 and not linked:
                 row = rows.get(item.candidates[0])
                 if row is not None:
-                    self._adopt(item, row)
-                    return
-            else:
+                    return self._claim(Plan(item, "link", item.candidates[0], row=row))
+            elif item.candidates:
                 detail = f" (already linked: {', '.join(map(str, linked))})" if linked else ""
                 raise RecordRejected(
                     f"cannot link by {item.how.removeprefix('same ')}: candidate FactuSOL "
                     f"clients {', '.join(map(str, item.candidates))}{detail}; set "
                     f"{self.link_field} on the contact by hand"
                 )
-        self._create(item)
+        self._check_creatable(item)
+        code = self._allocate()
+        self._remember(code, item.customer)
+        return Plan(item, "create", code)
+
+    def _check_creatable(self, item: Item) -> None:
+        if not (item.customer.name or item.customer.trade_name):
+            raise RecordRejected("contact has no name and no company name to create a client")
+
+    def _claim(self, plan: Plan) -> Plan:
+        """Mark the client linked now, so no later contact of the run can adopt it too."""
+        assert plan.code is not None
+        with self._state_lock:
+            plan.claimed = plan.code not in self._linked_codes
+            self._linked_codes.add(plan.code)
+        return plan
+
+    def _release(self, plan: Plan) -> None:
+        """A refused write: undo what planning assumed (later batches decide afresh)."""
+        if plan.code is None:
+            return
+        with self._state_lock:
+            if plan.action == "link" and plan.claimed:
+                self._linked_codes.discard(plan.code)
+            elif plan.action == "create" and not plan.inserted and not plan.fixed:
+                self._forget(plan.code, plan.item.customer)
+
+    def _allocate(self) -> int:
+        """The next free CODCLI (MAX+1 read once per run, then counted up); thread-safe."""
+        with self._code_lock:
+            if self._next_code is None:
+                self._next_code = self.fs.max_client_code() + 1
+            code = self._next_code
+            while code in self._reserved:
+                code += 1
+            self._next_code = code + 1
+            return code
 
     def _resolve_conflicts(
         self,
-        item: Item,
+        plan: Plan,
         code: int,
         row: Mapping[str, Any],
         changes_row: dict[str, Any],
         diffs: list[FieldDiff],
     ) -> list[FieldDiff]:
         """Drop the fields FactuSOL wins from ``changes_row``; return the applied diffs."""
+        item = plan.item
         fs_modified, date_only = _fumcli(row)
         applied: list[FieldDiff] = []
         for diff in diffs:
@@ -599,7 +744,7 @@ class SyncRun:
                 diff.field,
                 self.policy.for_field(diff.field),
             )
-            self.plan.write(
+            plan.note(
                 "conflict",
                 item.contact_id,
                 target_id=code,
@@ -608,66 +753,69 @@ class SyncRun:
             )
         return applied
 
-    def _apply_update(self, item: Item, code: int, row: Mapping[str, Any]) -> list[FieldDiff]:
-        changes = client_changes(row, item.customer, region=self.region)
-        self._warn(item, changes.issues)
+    def _apply_update(self, plan: Plan, code: int, row: Mapping[str, Any]) -> list[FieldDiff]:
+        changes = client_changes(row, plan.item.customer, region=self.region)
+        self._warn(plan.item, changes.issues)
         write = dict(changes.row)
         write["CODCLI"] = code
-        applied = self._resolve_conflicts(item, code, row, write, list(changes.diffs))
+        applied = self._resolve_conflicts(plan, code, row, write, list(changes.diffs))
         if len(write) > 1 and not self.dry_run:
-            with self._write_lock:
-                self.fs.update_client(write)
+            self.fs.update_client(write)  # one task per code: never two writers on one row
         return applied if len(write) > 1 else []
 
-    def _update(self, item: Item, row: Mapping[str, Any], *, action: str) -> None:
-        code = int(row["CODCLI"])
-        applied = self._apply_update(item, code, row)
+    def _update(self, plan: Plan) -> None:
+        assert plan.row is not None
+        assert plan.code is not None
+        applied = self._apply_update(plan, plan.code, plan.row)
         if applied:
             self.summary.add("updated")
-            self.plan.write("update", item.contact_id, target_id=code, diffs=applied)
+            plan.note("update", plan.item.contact_id, target_id=plan.code, diffs=applied)
         else:
             self.summary.add("unchanged")
-            self.plan.write("unchanged", item.contact_id, target_id=code)
+            plan.note("unchanged", plan.item.contact_id, target_id=plan.code)
 
-    def _adopt(self, item: Item, row: Mapping[str, Any]) -> None:
+    def _adopt(self, plan: Plan) -> None:
         """Link an existing client (found by marker or match) and update it like a linked one."""
-        code = int(row["CODCLI"])
-        applied = self._apply_update(item, code, row)
-        self._write_back(item, code)
+        assert plan.row is not None
+        assert plan.code is not None
+        item = plan.item
+        applied = self._apply_update(plan, plan.code, plan.row)
+        self._write_back(item, plan.code)
         self.summary.add("linked")
-        self.plan.write("link", item.contact_id, target_id=code, diffs=applied, reason=item.how)
+        plan.note("link", item.contact_id, target_id=plan.code, diffs=applied, reason=item.how)
 
-    def _create(self, item: Item, code: int | None = None) -> None:
-        customer = item.customer
-        if not (customer.name or customer.trade_name):
-            raise RecordRejected("contact has no name and no company name to create a client")
-        changes = client_changes(None, customer.replace(factusol_id=None), region=self.region)
+    def _create(self, plan: Plan) -> None:
+        item = plan.item
+        changes = client_changes(None, item.customer.replace(factusol_id=None), region=self.region)
         self._warn(item, changes.issues)
         row = dict(changes.row)
         row["FALCLI"] = dt.datetime.now(MADRID).date().isoformat()
         row["OBSCLI"] = marker_line(item.contact_id)
-        with self._write_lock:
-            code = self._insert(item, row, code)
-        if code is None:
-            return
-        if self._markers is not None:
-            self._markers.setdefault(item.contact_id, []).append(code)
+        planned = plan.code
+        code = self._insert(plan, row)
+        plan.inserted = not self.dry_run
+        with self._state_lock:
+            if code != planned and planned is not None:
+                # Another writer held the planned code: the indexes must name the real one.
+                self._forget(planned, item.customer)
+                self._remember(code, item.customer)
+            plan.code = code
+            if self._markers is not None:
+                self._markers.setdefault(item.contact_id, []).append(code)
         if item.code is None:
             self._write_back(item, code)
-        self._remember(code, customer)
         self.summary.add("created")
-        self.plan.write("create", item.contact_id, target_id=code, diffs=changes.diffs)
+        plan.note("create", item.contact_id, target_id=code, diffs=changes.diffs)
 
-    def _insert(self, item: Item, row: dict[str, Any], fixed: int | None) -> int | None:
-        """Insert under the next free code (or ``fixed``); return the code used."""
-        if fixed is None and self._next_code is None:
-            self._next_code = self.fs.max_client_code() + 1  # once per run, then incremented
-        code = fixed if fixed is not None else self._next_code
+    def _insert(self, plan: Plan, row: dict[str, Any]) -> int:
+        """Insert under the planned code (the next free one after a collision); return it."""
+        item = plan.item
+        code = plan.code
         assert code is not None
         for _attempt in range(MAX_CODE_ATTEMPTS):
             row["CODCLI"] = code
             if self.dry_run:
-                break
+                return code
             try:
                 self.fs.insert_client(row)
                 break
@@ -682,18 +830,16 @@ class SyncRun:
                         code,
                     )
                     break
-                if fixed is not None:
+                if plan.fixed:
                     raise RecordRejected(
                         f"client {code} was created by someone else since it was read"
                     ) from None
-                self.log.warning("CODCLI %s is already taken; trying %s", code, code + 1)
-                code += 1
+                # Someone else's client: take a fresh code (other workers hold the ones between).
+                taken, code = code, self._allocate()
+                self.log.warning("CODCLI %s is already taken; trying %s", taken, code)
         else:
             raise RecordRejected(f"no free CODCLI after {MAX_CODE_ATTEMPTS} attempts")
-        if self._next_code is not None and code >= self._next_code:
-            self._next_code = code + 1
-        if not self.dry_run:
-            self._after_insert(item.contact_id, code)
+        self._after_insert(item.contact_id, code)
         return code
 
     def _after_insert(self, contact_id: int, code: int) -> None:
@@ -708,8 +854,9 @@ class SyncRun:
             # A sub-resource POST, not PUT tags (which replaces the contact's whole tag list).
             if self.tag and self.tag not in (item.record.get("tags") or []):
                 self.cl.add_tag(item.contact_id, self.tag)
-        self._linked_codes.add(code)
-        if self._index is not None:
+        with self._state_lock:
+            self._linked_codes.add(code)
+        if self._index is not None:  # ContactIndex has its own lock
             linked = dict(item.record)
             fields = [
                 f for f in (linked.get("custom_fields") or []) if f.get("field") != self.link_field
@@ -719,12 +866,26 @@ class SyncRun:
 
     def _remember(self, code: int, customer: Customer) -> None:
         """Make a client created in this run visible to later matches in the same run."""
-        self._linked_codes.add(code)
-        if self._by_nif is not None and (nif := _nif_key(customer.nif)):
-            self._by_nif.setdefault(nif, []).append(code)
-            self._nif_of[code] = nif
-        if self._by_email is not None and (email := normalize_email(customer.email)):
-            self._by_email.setdefault(email, []).append(code)
+        with self._state_lock:
+            self._linked_codes.add(code)
+            if self._by_nif is not None and (nif := _nif_key(customer.nif)):
+                self._by_nif.setdefault(nif, []).append(code)
+                self._nif_of[code] = nif
+            if self._by_email is not None and (email := normalize_email(customer.email)):
+                self._by_email.setdefault(email, []).append(code)
+
+    def _forget(self, code: int, customer: Customer) -> None:
+        """Undo ``_remember`` for a code that holds no client of ours after all."""
+        with self._state_lock:
+            self._linked_codes.discard(code)
+            for index, key in (
+                (self._by_nif, _nif_key(customer.nif)),
+                (self._by_email, normalize_email(customer.email)),
+            ):
+                if index is not None and key and code in index.get(key, []):
+                    index[key].remove(code)
+            if self._nif_of.get(code) == _nif_key(customer.nif):
+                self._nif_of.pop(code, None)
 
     def _warn(self, item: Item, issues: Iterable[FieldIssue]) -> None:
         """Values FactuSOL cannot hold (cut, replaced, or left out): never silent."""

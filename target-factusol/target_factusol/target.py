@@ -190,6 +190,15 @@ class TargetFactusol(Target):
             default=5,
             description="Retries of a transient failure before the run stops.",
         ),
+        th.Property(
+            "max_workers",
+            th.IntegerType,
+            default=4,
+            description=(
+                "Concurrent writes (FactuSOL creations keep unique codes; all Clientify calls "
+                "stay under clientify_rate_limit)."
+            ),
+        ),
     ).to_dict()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
