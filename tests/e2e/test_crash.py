@@ -16,19 +16,30 @@ from .conftest import MELTANO, ROOT, Project, link_of
 DEADLINE_SECONDS = 120
 
 
-def plugin_pids(executable: str) -> list[int]:
-    """PIDs of running processes started from a `bin/<executable>` script (the plugin)."""
-    pids = []
+def plugin_pids(root: int, executable: str) -> list[int]:
+    """PIDs of `root`'s descendants started from a `bin/<executable>` script (the plugin);
+    never another run's processes."""
+    parents: dict[int, int] = {}
+    commands: dict[int, list[bytes]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            args = (entry / "cmdline").read_bytes().split(b"\0")
+            stat = (entry / "stat").read_text()
+            commands[int(entry.name)] = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if any(arg.decode(errors="replace").endswith(f"/bin/{executable}") for arg in args):
-            pids.append(int(entry.name))
-    return pids
+        parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found = []
+    for pid, args in commands.items():
+        ancestor = parents.get(pid)
+        while ancestor not in (None, 0, 1, root):
+            ancestor = parents.get(ancestor)
+        if ancestor == root and any(
+            arg.decode(errors="replace").endswith(f"/bin/{executable}") for arg in args
+        ):
+            found.append(pid)
+    return found
 
 
 def kill_mid_run(project: Project, job: str, victim: str, ready: Callable[[], bool]) -> int:
@@ -45,7 +56,7 @@ def kill_mid_run(project: Project, job: str, victim: str, ready: Callable[[], bo
     try:
         while proc.poll() is None and time.monotonic() < deadline:
             if not killed and ready():
-                for pid in plugin_pids(victim):
+                for pid in plugin_pids(proc.pid, victim):
                     os.kill(pid, signal.SIGKILL)
                     killed = True
             time.sleep(0.05)
