@@ -4,8 +4,8 @@ Both sandboxes run on loopback with a latency on every API call and a server-sid
 Clientify; the target runs in this process (no Meltano, no tap: the records are read from the
 sandbox before the clock starts). Prints one line per worker count and the ratios to the first.
 
-    .venv/bin/python target-factusol/scripts/bench_workers.py            # 500 contacts, 1/4/8
-    .venv/bin/python target-factusol/scripts/bench_workers.py --records 200 --workers 1 16
+    .venv/bin/python target-factusol/tests/bench_workers.py            # 500 contacts, 1/4/8
+    .venv/bin/python target-factusol/tests/bench_workers.py --records 200 --workers 1 16
 """
 
 from __future__ import annotations
