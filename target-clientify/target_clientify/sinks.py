@@ -581,6 +581,11 @@ class ClientifyRun:
         for diff in changes.diffs:
             if diff.field not in CONFLICT_FIELDS:
                 continue
+            # An empty company is not a Clientify-side value: the sync never clears a company
+            # (sending one creates it), so it could not flow back and the conflict would repeat
+            # on every run. Fill it from FactuSOL instead.
+            if diff.field == "trade_name" and not diff.before:
+                continue
             winner = decide_winner(
                 diff.field,
                 factusol_modified=factusol_modified,

@@ -425,3 +425,21 @@ def test_cli_run_and_one_line_failure(
     assert "Traceback" not in failed.stderr
     errors = [line for line in failed.stderr.splitlines() if "ERROR" in line]
     assert any("API key" in line for line in errors), failed.stderr[-2000:]
+
+
+def test_empty_company_on_a_newer_contact_is_filled_not_a_repeating_conflict(
+    clientify: SandboxProcess, run_target: RunTarget
+) -> None:
+    # A contact linked by the sync, edited in the CRM later, that has no company: its empty
+    # company cannot flow back to FactuSOL (the sync never clears a company), so FactuSOL's
+    # trade name fills it instead of being reported as a conflict on every run.
+    run_target("new_clients.singer")
+    c102 = one(clientify, 102)
+    clientify.admin("PATCH", f"contacts/{c102['id']}", {"title": "Gerente"})  # newer, unsynced
+    first = run_target("trade_name_added.singer")
+    again = run_target("trade_name_added.singer")
+
+    assert one(clientify, 102)["company_name"] == "Estudio García"
+    assert first.report["counts"]["conflicts"] == 0
+    assert again.report["counts"]["updated"] == 0
+    assert again.report["counts"]["conflicts"] == 0
