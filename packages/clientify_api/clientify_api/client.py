@@ -6,15 +6,19 @@ and the client-side filter checks behave the same in every connector. No singer_
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 import random
+import sqlite3
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 
@@ -184,6 +188,7 @@ class ClientifyClient:
         self._cf_filter_supported: bool | None = None
         self._country: str | None = None
         self._country_known = False
+        self._server_date: tuple[float, float] | None = None  # (server Unix time, ours then)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -330,6 +335,7 @@ class ClientifyClient:
                     "Clientify %s %s -> %d in %.2f s", method, path, status, self._clock() - started
                 )
                 if status < 400:
+                    self._note_server_date(response.headers.get("Date"))
                     return self._decode(response, method, path)
                 failure = str(status)
                 if status == 429 or status >= 500:
@@ -689,6 +695,129 @@ class ClientifyClient:
     ) -> ContactIndex:
         """One paged scan of every contact into a :class:`ContactIndex`."""
         return ContactIndex.build(self.iter_contacts(on_page=on_page), field=field)
+
+    def count_contacts(self) -> int | None:
+        """How many contacts the account holds (one call), or None when the API omits it."""
+        data = self._request(
+            "GET", self._url("/contacts/"), kind="read", params=[("page_size", "1")]
+        )
+        count = data.get("count") if isinstance(data, dict) else None
+        return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+    def load_contact_index(
+        self,
+        *,
+        field: str = "factusol_id",
+        cache: str | Path | None = None,
+        rescan_after: timedelta = timedelta(hours=24),
+        overlap: timedelta = timedelta(minutes=5),
+        on_page: Callable[[PageInfo], None] | None = None,
+    ) -> ContactIndex:
+        """The account's contacts, indexed; with ``cache``, kept in that file between runs.
+
+        Without a cache this is one paged scan. With one, a run reads only the contacts
+        modified since the previous refresh (``modified[gte]``, minus ``overlap``), then checks
+        the account's contact count against the cache's: a deleted contact leaves no trace in
+        ``modified``, so a different count means a full scan. A full scan also happens when
+        the cache is older than ``rescan_after``, belongs to another account or link field, or
+        is unreadable. Times come from the server's ``Date`` header (our clock may be off).
+        The index returned commits each later change at once (``autocommit``), so a dry run
+        must not :meth:`ContactIndex.add` what it did not write. When the file is locked by
+        another run for longer than SQLite's timeout, this run makes its own full scan.
+        """
+        if cache is None:
+            return self.build_contact_index(field=field, on_page=on_page)
+        try:
+            return self._refresh_cache(field, Path(cache), rescan_after, overlap, on_page)
+        except sqlite3.OperationalError as exc:
+            # Locked by another run for too long, or unwritable: this run scans on its own.
+            logger.warning("contact cache %s not usable (%s): one full scan instead", cache, exc)
+            return self.build_contact_index(field=field, on_page=on_page)
+
+    def _refresh_cache(
+        self,
+        field: str,
+        cache: Path,
+        rescan_after: timedelta,
+        overlap: timedelta,
+        on_page: Callable[[PageInfo], None] | None,
+    ) -> ContactIndex:
+        try:
+            index = ContactIndex(field=field, path=cache)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):
+                raise
+            logger.warning("contact cache %s is damaged (%s): rebuilding it", cache, exc)
+            cache.unlink(missing_ok=True)
+            index = ContactIndex(field=field, path=cache)
+        started = self.server_now()
+        state = index.sync_state(self._account_fingerprint())
+        if state is not None and started - state[0] < rescan_after:
+            full_scan_at, watermark = state
+            since = watermark - overlap
+            window = self.iter_contacts(modified_gte=since, on_page=on_page)
+            changed = self._index_all(index, window)
+            total, cached = self.count_contacts(), len(index)
+            if total is None or total == cached:
+                index.set_sync_state(full_scan_at=full_scan_at, watermark=started)
+                index.commit()
+                index.autocommit = True
+                logger.info(
+                    "contact cache: %d contacts, %d re-read (modified since %s)",
+                    cached,
+                    changed,
+                    since.isoformat(timespec="seconds"),
+                )
+                return index
+            logger.info(
+                "contact cache holds %d contacts, Clientify %d (some were deleted): full scan",
+                cached,
+                total,
+            )
+        elif state is not None:
+            logger.info("contact cache older than %s: full scan", rescan_after)
+        index.clear()
+        index.commit()  # a scan cut short leaves no sync state: the next run scans again
+        self._index_all(index, self.iter_contacts(on_page=on_page))
+        index.set_sync_state(full_scan_at=started, watermark=started)
+        index.commit()
+        index.autocommit = True
+        return index
+
+    @staticmethod
+    def _index_all(index: ContactIndex, contacts: Iterator[dict[str, Any]]) -> int:
+        count = 0
+        for count, contact in enumerate(contacts, start=1):
+            index.add(contact)
+            if count % 1000 == 0:
+                index.commit()  # short write transactions: a run sharing the file may wait
+        index.commit()
+        return count
+
+    def _account_fingerprint(self) -> str:
+        # Identifies the account a cache belongs to without storing the key itself.
+        material = f"{self.api_url}\n{self._api_key}".encode()
+        return hashlib.sha256(material).hexdigest()[:32]
+
+    def server_now(self) -> datetime:
+        """The API server's current time, from the last ``Date`` header (else our clock)."""
+        with self._lock:
+            known = self._server_date
+        now = self._wall_clock()
+        if known is not None:
+            server, ours = known
+            now = server + (now - ours)
+        return datetime.fromtimestamp(now, tz=UTC)
+
+    def _note_server_date(self, header: str | None) -> None:
+        if not header:
+            return
+        try:
+            server = parsedate_to_datetime(header).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return
+        with self._lock:
+            self._server_date = (server, self._wall_clock())
 
     def refresh_contact_index(self, index: ContactIndex, *, modified_gte: datetime) -> int:
         """Re-index the contacts modified since ``modified_gte``; returns how many."""

@@ -6,11 +6,14 @@ No HTTP here. Contacts are the dicts the API returns (list item or detail); a mi
 
 from __future__ import annotations
 
+import json
 import re
+import sqlite3
 import threading
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from clientify_api.timeutil import parse_api_datetime
@@ -195,21 +198,44 @@ def datetime_bound_matches(contact: Mapping[str, Any], key: str, op: str, bound:
 
 
 class ContactIndex:
-    """In-memory lookup of contacts by link custom field, compacted NIF and e-mail.
+    """Lookup of contacts by link custom field, compacted NIF and e-mail, stored in SQLite.
 
-    Built from one paged scan (``ClientifyClient.build_contact_index``) and kept current with
-    :meth:`add` / :meth:`remove`, so a target never scans the account once per record.
-    Thread-safe: a target may update it from several writer threads. Lookups return lists
-    (several matches are the caller's ambiguity to report), in insertion order.
+    Built from one paged scan (``ClientifyClient.load_contact_index``) and kept current with
+    :meth:`add` / :meth:`remove`, so a target never scans the account once per record. The
+    contacts live on disk, not in Python objects, so memory stays flat whatever the account's
+    size: in a private temporary file by default, or in ``path``, a cache kept between runs
+    (see :meth:`sync_state`). Changes to a ``path`` index are durable after :meth:`commit`, or
+    at once with :attr:`autocommit`. Thread-safe: a target may update it from several writer
+    threads. Lookups return copies (several matches are the caller's ambiguity to report), in
+    insertion order.
     """
 
-    def __init__(self, *, field: str = "factusol_id") -> None:
+    SCHEMA_VERSION = "1"
+
+    def __init__(self, *, field: str = "factusol_id", path: str | Path | None = None) -> None:
         self.field = field
+        self.path = Path(path) if path is not None else None
+        # Commit every add/remove at once: another run sharing the cache file never waits
+        # long for the write lock (cheap: the file is written without fsync).
+        self.autocommit = False
         self._lock = threading.RLock()
-        self._by_id: dict[Any, dict[str, Any]] = {}
-        self._link: dict[str, dict[Any, dict[str, Any]]] = {}
-        self._nif: dict[str, dict[Any, dict[str, Any]]] = {}
-        self._email: dict[str, dict[Any, dict[str, Any]]] = {}
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        # "" = a private temporary on-disk database, deleted on close.
+        self._db = sqlite3.connect(
+            str(self.path) if self.path is not None else "", check_same_thread=False, timeout=30
+        )
+        try:
+            self._db.execute("PRAGMA synchronous=OFF")  # a cache: a torn file is rebuilt
+            self._db.executescript(_INDEX_SCHEMA)
+            if self._meta("field") != field or self._meta("version") != self.SCHEMA_VERSION:
+                self.clear()
+                self._set_meta("field", field)
+                self._set_meta("version", self.SCHEMA_VERSION)
+                self._db.commit()
+        except sqlite3.DatabaseError:
+            self._db.close()
+            raise
 
     @classmethod
     def build(
@@ -223,83 +249,166 @@ class ContactIndex:
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._by_id)
+            row = self._db.execute("SELECT COUNT(*) FROM contact").fetchone()
+            return int(row[0])
 
     def __contains__(self, contact_id: object) -> bool:
         with self._lock:
-            return contact_id in self._by_id
+            found = self._db.execute(
+                "SELECT 1 FROM contact WHERE pk = ?", (_pk(contact_id),)
+            ).fetchone()
+            return found is not None
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        with self._lock:
-            return iter(list(self._by_id.values()))
+        last = 0
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT rowid, body FROM contact WHERE rowid > ? ORDER BY rowid LIMIT 500",
+                    (last,),
+                ).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            for _, body in rows:
+                yield json.loads(body)
 
     def __repr__(self) -> str:
-        return f"ContactIndex(field={self.field!r}, contacts={len(self)})"
+        where = f", path={str(self.path)!r}" if self.path is not None else ""
+        return f"ContactIndex(field={self.field!r}, contacts={len(self)}{where})"
 
-    def _keys(self, contact: Mapping[str, Any]) -> tuple[list[str], str, list[str]]:
-        links = _as_texts(custom_field_value(contact, self.field))
-        return (
-            links,
-            compact_nif(contact.get("taxpayer_identification_number")),
-            contact_emails(contact),
-        )
+    def _keys(self, contact: Mapping[str, Any]) -> list[tuple[str, str]]:
+        keys = [("link", link) for link in _as_texts(custom_field_value(contact, self.field))]
+        if nif := compact_nif(contact.get("taxpayer_identification_number")):
+            keys.append(("nif", nif))
+        keys.extend(("email", email) for email in contact_emails(contact))
+        return list(dict.fromkeys(keys))
 
     def add(self, contact: dict[str, Any]) -> None:
         """Index a contact, replacing any earlier version with the same ``id``."""
         contact_id = contact.get("id")
         if contact_id is None:
             raise ValueError("cannot index a contact without an id")
+        pk = _pk(contact_id)
+        body = json.dumps(contact, default=str, separators=(",", ":"))
         with self._lock:
-            self._discard(contact_id)
-            self._by_id[contact_id] = contact
-            links, nif, emails = self._keys(contact)
-            for link in links:
-                self._link.setdefault(link, {})[contact_id] = contact
-            if nif:
-                self._nif.setdefault(nif, {})[contact_id] = contact
-            for email in emails:
-                self._email.setdefault(email, {})[contact_id] = contact
+            self._discard(pk)
+            self._db.execute("INSERT INTO contact (pk, body) VALUES (?, ?)", (pk, body))
+            self._db.executemany(
+                "INSERT INTO contact_key (kind, key, pk) VALUES (?, ?, ?)",
+                [(kind, key, pk) for kind, key in self._keys(contact)],
+            )
+            if self.autocommit:
+                self._db.commit()
 
     def remove(self, contact: Mapping[str, Any] | int | str) -> None:
         """Forget a contact (given as a dict or its id); unknown ids are ignored."""
         contact_id = contact.get("id") if isinstance(contact, Mapping) else contact
         with self._lock:
-            self._discard(contact_id)
+            self._discard(_pk(contact_id))
+            if self.autocommit:
+                self._db.commit()
 
-    def _discard(self, contact_id: Any) -> None:
-        old = self._by_id.pop(contact_id, None)
-        if old is None:
-            return
-        links, nif, emails = self._keys(old)
-        for table, keys in ((self._link, links), (self._nif, [nif]), (self._email, emails)):
-            for key in keys:
-                bucket = table.get(key)
-                if bucket is not None:
-                    bucket.pop(contact_id, None)
-                    if not bucket:
-                        del table[key]
+    def _discard(self, pk: str) -> None:
+        self._db.execute("DELETE FROM contact WHERE pk = ?", (pk,))
+        self._db.execute("DELETE FROM contact_key WHERE pk = ?", (pk,))
+
+    def clear(self) -> None:
+        """Forget every contact and the sync state (the cache is rebuilt from scratch)."""
+        with self._lock:
+            self._db.execute("DELETE FROM contact")
+            self._db.execute("DELETE FROM contact_key")
+            self._db.execute("DELETE FROM meta WHERE name IN ('full_scan_at', 'watermark')")
 
     def get(self, contact_id: Any) -> dict[str, Any] | None:
         """The indexed contact with this id, if any."""
         with self._lock:
-            return self._by_id.get(contact_id)
+            row = self._db.execute(
+                "SELECT body FROM contact WHERE pk = ?", (_pk(contact_id),)
+            ).fetchone()
+        return json.loads(row[0]) if row else None
 
     def by_factusol_id(self, value: object) -> list[dict[str, Any]]:
         """Contacts whose link custom field equals ``value`` (exact, stripped)."""
-        return self._lookup(self._link, str(value).strip() if value is not None else "")
+        return self._lookup("link", str(value).strip() if value is not None else "")
 
     def by_nif(self, nif: object) -> list[dict[str, Any]]:
         """Contacts whose compacted ``taxpayer_identification_number`` equals the compacted nif."""
-        return self._lookup(self._nif, compact_nif(nif))
+        return self._lookup("nif", compact_nif(nif))
 
     def by_email(self, email: object) -> list[dict[str, Any]]:
         """Contacts having this e-mail among ``emails[]`` (case-insensitive)."""
-        return self._lookup(self._email, normalize_email(email))
+        return self._lookup("email", normalize_email(email))
 
-    def _lookup(
-        self, table: dict[str, dict[Any, dict[str, Any]]], key: str
-    ) -> list[dict[str, Any]]:
+    def _lookup(self, kind: str, key: str) -> list[dict[str, Any]]:
         if not key:
             return []
         with self._lock:
-            return list(table.get(key, {}).values())
+            rows = self._db.execute(
+                "SELECT c.body FROM contact_key k JOIN contact c ON c.pk = k.pk "
+                "WHERE k.kind = ? AND k.key = ? ORDER BY c.rowid",
+                (kind, key),
+            ).fetchall()
+        return [json.loads(body) for (body,) in rows]
+
+    # ------------------------------------------------------------------ kept between runs
+
+    def sync_state(self, account: str) -> tuple[datetime, datetime] | None:
+        """``(last full scan, watermark)`` of a cache built for ``account``, else None.
+
+        ``account`` identifies the Clientify account (e.g. a hash of URL and key): a cache
+        built for another one is cleared here. The watermark is the server time at which the
+        last refresh started: contacts modified since then are not in the cache yet.
+        """
+        with self._lock:
+            if self._meta("account") != account:
+                self.clear()
+                self._set_meta("account", account)
+                return None
+            full, mark = self._meta("full_scan_at"), self._meta("watermark")
+        if not full or not mark:
+            return None
+        return datetime.fromisoformat(full), datetime.fromisoformat(mark)
+
+    def set_sync_state(self, *, full_scan_at: datetime, watermark: datetime) -> None:
+        """Record a finished refresh (durable at the next :meth:`commit`)."""
+        with self._lock:
+            self._set_meta("full_scan_at", full_scan_at.isoformat())
+            self._set_meta("watermark", watermark.isoformat())
+
+    def commit(self) -> None:
+        """Make every change so far durable (only meaningful with a ``path``)."""
+        with self._lock:
+            self._db.commit()
+
+    def close(self, *, commit: bool = False) -> None:
+        """Close the database; uncommitted changes are dropped unless ``commit``."""
+        with self._lock:
+            if commit:
+                self._db.commit()
+            self._db.close()
+
+    def _meta(self, name: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return str(row[0]) if row else None
+
+    def _set_meta(self, name: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO meta (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
+
+
+_INDEX_SCHEMA = """
+CREATE TABLE IF NOT EXISTS contact (pk TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS contact_key (kind TEXT NOT NULL, key TEXT NOT NULL, pk TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS contact_key_lookup ON contact_key (kind, key);
+CREATE INDEX IF NOT EXISTS contact_key_contact ON contact_key (pk);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def _pk(contact_id: object) -> str:
+    # 1 and "1" stay distinct, as they were as dict keys.
+    return json.dumps(contact_id)

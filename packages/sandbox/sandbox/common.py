@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import email.utils
 import datetime as dt
 import json
 import logging
@@ -185,6 +186,10 @@ def install(app: Flask, state: SandboxState, *, fault_response: FaultResponder) 
 
     @app.after_request
     def _record(response: Response) -> Response:
+        # Real servers date every answer; ours follows the movable clock, as modified does.
+        response.headers["Date"] = email.utils.format_datetime(
+            dt.datetime.now(dt.UTC) + state.clock.offset, usegmt=True
+        )
         if not request.path.startswith(ADMIN_PREFIX):
             state.requests.add(
                 {

@@ -1,0 +1,169 @@
+"""load_contact_index with a cache file: full scan, incremental refresh, the checks that force a
+rescan, server time from the Date header, and the fallback when the file is locked."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from clientify_api import ClientifyClient, ContactIndex
+
+API = "https://api.test/v1"
+CONTACTS = f"{API}/contacts/"
+SERVER_NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+def contact(cid: int, link: str | None = None, **extra) -> dict:
+    body = {
+        "id": cid,
+        "first_name": f"Name{cid}",
+        "emails": [{"id": cid, "type": 4, "email": f"user{cid}@example.com"}],
+        "custom_fields": [{"field": "factusol_id", "value": link}] if link else [],
+        "taxpayer_identification_number": "",
+        "modified": "2026-03-01T09:00:00+01:00",
+    }
+    body.update(extra)
+    return body
+
+
+class FakeAccount:
+    """Answers GET /contacts/ like Clientify: `count`, a `modified[gte]` window, page_size=1."""
+
+    def __init__(self, rsps, contacts: list[dict], *, server_now: datetime = SERVER_NOW) -> None:
+        self.contacts = contacts
+        self.server_now = server_now
+        self.windows: list[str | None] = []
+        rsps.add_callback("GET", CONTACTS, callback=self._answer)
+
+    def _answer(self, request):
+        query = parse_qs(urlsplit(request.url).query)
+        since = query.get("modified[gte]", [None])[0]
+        size = int(query.get("page_size", ["100"])[0])
+        chosen = self.contacts
+        if since is not None:
+            bound = datetime.fromisoformat(since.replace("Z", "+00:00"))
+            chosen = [c for c in chosen if datetime.fromisoformat(c["modified"]) >= bound]
+        if size > 1:
+            self.windows.append(since)
+        body = {"count": len(chosen), "next": None, "previous": None, "results": chosen[:size]}
+        headers = {"Date": format_datetime(self.server_now, usegmt=True)}
+        return 200, headers, json.dumps(body)
+
+
+@pytest.fixture
+def cache(tmp_path):
+    return tmp_path / "cache" / "contacts.sqlite"
+
+
+def load(client: ClientifyClient, cache, **kwargs) -> ContactIndex:
+    client.count_contacts()  # what a target's start() does first: learns the server's time
+    return client.load_contact_index(cache=cache, **kwargs)
+
+
+def test_first_run_scans_then_only_the_window(client, rsps, cache):
+    account = FakeAccount(rsps, [contact(1, "10"), contact(2)])
+    index = load(client, cache)
+    assert [c["id"] for c in index.by_factusol_id("10")] == [1]
+    assert account.windows == [None]  # one full scan
+    index.close()
+
+    # A contact edited after the refresh started, and a new one.
+    account.contacts[1] = contact(2, "20", modified="2026-03-02T11:30:00+01:00")
+    account.contacts.append(contact(3, modified="2026-03-02T11:40:00+01:00"))
+    account.server_now = SERVER_NOW + timedelta(hours=1)
+    index = load(client, cache)
+    # Window = previous server time minus the 5-minute overlap, sent with an explicit offset.
+    assert len(account.windows) == 2
+    assert account.windows[1] is not None
+    assert datetime.fromisoformat(account.windows[1].replace("Z", "+00:00")) == (
+        SERVER_NOW - timedelta(minutes=5)
+    )
+    assert [c["id"] for c in index.by_factusol_id("20")] == [2]
+    assert len(index) == 3
+    index.close()
+
+
+def test_deleted_contact_forces_a_full_scan(client, rsps, cache):
+    account = FakeAccount(rsps, [contact(1, "10"), contact(2, "20")])
+    load(client, cache).close()
+    del account.contacts[0]  # deletion leaves no trace in `modified`
+    index = load(client, cache)
+    assert account.windows[-1] is None  # count 1 != 2 cached -> full scan
+    assert index.by_factusol_id("10") == []
+    assert len(index) == 1
+    index.close()
+
+
+def test_old_cache_other_account_or_field_rescans(make_client, rsps, cache):
+    account = FakeAccount(rsps, [contact(1, "10")])
+    client = make_client()
+    load(client, cache).close()
+    account.server_now = SERVER_NOW + timedelta(hours=25)
+    load(client, cache, rescan_after=timedelta(hours=24)).close()
+    assert account.windows == [None, None]
+
+    other = ClientifyClient("another-key-000000000000", api_url=API, rate_limit=None)
+    load(other, cache).close()
+    assert account.windows[-1] is None
+    load(other, cache, field="link_code").close()
+    assert account.windows[-1] is None
+    assert len(account.windows) == 4
+
+
+def test_changes_after_the_refresh_are_kept_at_once(client, rsps, cache):
+    FakeAccount(rsps, [contact(1)])
+    index = load(client, cache)
+    index.add(contact(1, "10"))  # what a target writes during the run
+    index.close()  # no explicit commit: autocommit after a refresh
+    reopened = ContactIndex(path=cache)
+    assert [c["id"] for c in reopened.by_factusol_id("10")] == [1]
+    reopened.close()
+
+
+def test_a_damaged_file_is_rebuilt(client, rsps, cache):
+    FakeAccount(rsps, [contact(1, "10")])
+    cache.parent.mkdir(parents=True)
+    cache.write_bytes(b"not a database at all" * 100)
+    index = load(client, cache)
+    assert [c["id"] for c in index.by_factusol_id("10")] == [1]
+    index.close()
+
+
+def test_a_locked_file_falls_back_to_a_private_scan(make_client, rsps, cache, monkeypatch):
+    FakeAccount(rsps, [contact(1, "10")])
+    client = make_client()
+    load(client, cache).close()
+    holder = sqlite3.connect(cache)
+    holder.execute("BEGIN EXCLUSIVE")  # another run holding the file
+    original = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: original(*a, **{**k, "timeout": 0.1}))
+    try:
+        index = client.load_contact_index(cache=cache)
+        assert index.path is None  # its own temporary index
+        assert [c["id"] for c in index.by_factusol_id("10")] == [1]
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+def test_server_time_comes_from_the_date_header(client, rsps):
+    FakeAccount(rsps, [], server_now=SERVER_NOW)
+    client.count_contacts()
+    # wall_clock is frozen in the fixture: server time = the header's time exactly.
+    assert client.server_now() == SERVER_NOW
+
+
+def test_index_rows_live_on_disk_not_in_python_objects(cache):
+    index = ContactIndex(path=cache)
+    for cid in range(2000):
+        index.add(contact(cid, str(cid)))
+    index.commit()
+    assert len(index) == 2000
+    assert [c["id"] for c in index.by_email("USER1999@example.com")] == [1999]
+    assert sum(1 for _ in index) == 2000
+    index.close()
+    assert cache.stat().st_size > 100_000
