@@ -20,7 +20,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -274,6 +274,10 @@ class ClientifyRun:
 
     def finish(self, *, check_ratio: bool = True) -> None:
         """Report and summary line; raise when too many records were rejected."""
+        with self._index_lock:
+            if self._index is not None:
+                self._index.close()  # a cache file keeps what this run wrote
+                self._index = None
         if check_ratio and self.failure is None:
             summary = self.summary
             if summary.processed and summary.reject_ratio > self.max_reject_ratio:
@@ -330,9 +334,14 @@ class ClientifyRun:
                     if page.page % 20 == 0:
                         self.logger.info("indexing contacts: %d pages read", page.page)
 
-                self.logger.info("indexing Clientify contacts (one paged scan)")
-                self._index = self.client.build_contact_index(
-                    field=self.link_field, on_page=progress
+                cache = str(self.config.get("index_cache_file") or "").strip() or None
+                rescan = timedelta(hours=int(self.config.get("index_rescan_hours", 24)))
+                self.logger.info(
+                    "indexing Clientify contacts (%s)",
+                    f"cache {cache}" if cache else "one paged scan",
+                )
+                self._index = self.client.load_contact_index(
+                    field=self.link_field, cache=cache, rescan_after=rescan, on_page=progress
                 )
                 self.logger.info("indexed %d Clientify contacts", len(self._index))
             return self._index

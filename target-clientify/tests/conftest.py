@@ -67,6 +67,7 @@ def config(clientify: SandboxProcess, tmp_path: Path) -> dict[str, Any]:
         "plan_file": str(tmp_path / "plan.jsonl"),
         "reject_file": str(tmp_path / "rejects.jsonl"),
         "report_file": str(tmp_path / "report.json"),
+        "index_cache_file": str(tmp_path / "contacts.sqlite"),
         "rate_limit": 200,
         "max_retries": 0,
     }

@@ -44,6 +44,7 @@ def make_config(tmp_path: Path, **extra: Any) -> dict[str, Any]:
         "plan_file": str(tmp_path / "plan.jsonl"),
         "reject_file": str(tmp_path / "rejects.jsonl"),
         "report_file": str(tmp_path / "report.json"),
+        "index_cache_file": str(tmp_path / "contacts.sqlite"),
         "rate_limit": 1000,
         "max_retries": 0,
         **extra,

@@ -87,10 +87,11 @@ def test_second_run_on_unchanged_data_makes_zero_writes(
     out = run_target("new_clients.singer")
 
     assert writes(clientify) == []
-    # credentials + link field + one paged scan; never one search per record
-    assert len(clientify.requests_log()) == 3
+    # credentials + link field + the cache's window since the last run + its count check;
+    # never one search per record
+    assert len(clientify.requests_log()) == 4
     assert out.report["counts"]["unchanged"] == 3
-    assert out.report["counts"]["api_calls"] == 3
+    assert out.report["counts"]["api_calls"] == 4
     assert {p["action"] for p in out.plan} == {"unchanged"}
 
 

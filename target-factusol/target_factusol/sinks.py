@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk.exceptions import InvalidRecord
@@ -101,6 +102,10 @@ class ContactsSink(BatchSink):
         return record
 
     @override
+    def start_batch(self, context: dict[str, Any]) -> None:
+        context["received_at"] = monotonic()  # how fresh the batch's contacts are
+
+    @override
     def process_batch(self, context: dict[str, Any]) -> None:
         records = context.get("records", [])
         if not records:
@@ -110,6 +115,7 @@ class ContactsSink(BatchSink):
             stream=self.stream_name,
             schema=self.schema,
             key_properties=self.key_properties,
+            received_at=context.get("received_at"),
         )
 
     @override

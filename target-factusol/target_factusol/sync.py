@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from clientify_api import (
     ClientifyValidationError,
     ContactIndex,
     compact_nif,
+    contact_tags,
     custom_field_text,
     normalize_email,
     parse_api_datetime,
@@ -70,6 +72,9 @@ MADRID = ZoneInfo("Europe/Madrid")
 MAX_CODE_ATTEMPTS = 20
 # Test hook: simulate a kill between the FactuSOL insert and the Clientify write-back.
 CRASH_AFTER_INSERT_ENV = "FCSYNC_TEST_CRASH_AFTER_INSERT"
+# How old the streamed tags of a contact may be for the link write-back to send them back
+# (with ours) in its one PUT; older, the tag is added by its own call.
+FRESH_TAGS_SECONDS = 60.0
 _DIGITS = re.compile(r"[0-9]+")
 
 
@@ -225,6 +230,9 @@ class SyncRun:
         self._by_email: dict[str, list[int]] | None = None
         self._nif_of: dict[int, str] = {}
         self._linked_codes: set[int] = set()
+        self._index_lock = threading.Lock()
+        self._batch_received_at: float | None = None
+        self.monotonic = time.monotonic  # a test may move it
         self.link_field_missing = False  # set by start()
 
     # ------------------------------------------------------------------ start / finish
@@ -385,6 +393,10 @@ class SyncRun:
         return prefix + self.summary.line("Clientify -> FactuSOL")
 
     def _close(self) -> None:
+        with self._index_lock:
+            if self._index is not None:
+                self._index.close()  # a cache file keeps what this run wrote
+                self._index = None
         self.plan.close()
         self.rejects.close()
         self.fs.close()
@@ -399,10 +411,16 @@ class SyncRun:
         stream: str,
         schema: Mapping[str, Any],
         key_properties: Iterable[str],
+        received_at: float | None = None,
     ) -> None:
-        """Sync one batch of contacts (deduplicated by id, last one wins)."""
+        """Sync one batch of contacts (deduplicated by id, last one wins).
+
+        ``received_at`` (``time.monotonic()``) is when the batch's first record arrived: the
+        contacts' tags are as recent as that (see ``_write_back``).
+        """
         self.rejects.register_schema(stream, schema, list(key_properties))
         self._stream = stream
+        self._batch_received_at = received_at
         latest: dict[Any, dict[str, Any]] = {}
         for record in records:
             self.records_in += 1
@@ -599,13 +617,23 @@ class SyncRun:
             if email := normalize_email(row.get("EMACLI")):
                 by_email.setdefault(email, []).append(code)
         self._by_nif, self._by_email = by_nif, by_email
-        self._index = self.cl.build_contact_index(field=self.link_field)
-        self.log.info(
-            "matching: %d FactuSOL NIFs, %d e-mails; %d Clientify contacts indexed",
-            len(by_nif),
-            len(by_email),
-            len(self._index),
-        )
+        self.log.info("matching: %d FactuSOL NIFs, %d e-mails", len(by_nif), len(by_email))
+
+    def _contact_index(self) -> ContactIndex:
+        """Clientify's contacts by link (whether a candidate client is linked elsewhere).
+
+        Loaded once, at the first candidate: from the cache file when configured (only what
+        changed since the last run is read), else one paged scan.
+        """
+        with self._index_lock:
+            if self._index is None:
+                cache = str(self.config.get("index_cache_file") or "").strip() or None
+                hours = int(self.config.get("index_rescan_hours", 24))
+                self._index = self.cl.load_contact_index(
+                    field=self.link_field, cache=cache, rescan_after=dt.timedelta(hours=hours)
+                )
+                self.log.info("%d Clientify contacts indexed", len(self._index))
+            return self._index
 
     def _match(self, item: Item, key: str) -> list[int]:
         if key == "nif":
@@ -625,7 +653,7 @@ class SyncRun:
     def _is_linked(self, code: int) -> bool:
         if code in self._linked_codes:
             return True
-        return bool(self._index is not None and self._index.by_factusol_id(str(code)))
+        return bool(self._contact_index().by_factusol_id(str(code)))
 
     # ------------------------------------------------------------------ decide and write
 
@@ -849,20 +877,32 @@ class SyncRun:
             os._exit(70)
 
     def _write_back(self, item: Item, code: int) -> None:
+        link = [{"field": self.link_field, "value": str(code)}]
         if not self.dry_run:
-            self.cl.set_custom_field(item.contact_id, self.link_field, str(code))
-            # A sub-resource POST, not PUT tags (which replaces the contact's whole tag list).
-            if self.tag and self.tag not in (item.record.get("tags") or []):
-                self.cl.add_tag(item.contact_id, self.tag)
+            tags = item.record.get("tags")
+            if not self.tag or (isinstance(tags, list) and self.tag in contact_tags(item.record)):
+                self.cl.update_contact(item.contact_id, {"custom_fields": link})
+            elif isinstance(tags, list) and self._tags_are_fresh():
+                # One call: tags in a PUT replace the list, so send the tags the tap has just
+                # read plus ours. A tag added in Clientify within those seconds would be lost.
+                body = {"custom_fields": link, "tags": [*contact_tags(item.record), self.tag]}
+                self.cl.update_contact(item.contact_id, body)
+            else:
+                self.cl.update_contact(item.contact_id, {"custom_fields": link})
+                self.cl.add_tag(item.contact_id, self.tag)  # adds, never replaces
         with self._state_lock:
             self._linked_codes.add(code)
-        if self._index is not None:  # ContactIndex has its own lock
+        if self._index is not None and not self.dry_run:  # ContactIndex has its own lock
             linked = dict(item.record)
             fields = [
                 f for f in (linked.get("custom_fields") or []) if f.get("field") != self.link_field
             ]
-            linked["custom_fields"] = [*fields, {"field": self.link_field, "value": str(code)}]
+            linked["custom_fields"] = [*fields, *link]
             self._index.add(linked)
+
+    def _tags_are_fresh(self) -> bool:
+        received = self._batch_received_at
+        return received is not None and self.monotonic() - received <= FRESH_TAGS_SECONDS
 
     def _remember(self, code: int, customer: Customer) -> None:
         """Make a client created in this run visible to later matches in the same run."""

@@ -179,6 +179,21 @@ class TargetFactusol(Target):
             description="Fail the run when more than this percentage of records is rejected.",
         ),
         th.Property(
+            "index_cache_file",
+            th.StringType,
+            default="output/cache/clientify-contacts.sqlite",
+            description=(
+                "SQLite file keeping the index of Clientify contacts between runs, so a run "
+                "reads only what changed since the last one (empty = one full scan per run)."
+            ),
+        ),
+        th.Property(
+            "index_rescan_hours",
+            th.IntegerType,
+            default=24,
+            description="Scan every contact again when the index cache is older than this.",
+        ),
+        th.Property(
             "timeout",
             th.IntegerType,
             default=30,

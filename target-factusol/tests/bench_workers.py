@@ -97,6 +97,7 @@ def run_once(
         "plan_file": str(tmp / f"plan-{workers}.jsonl"),
         "reject_file": str(tmp / f"rejects-{workers}.jsonl"),
         "report_file": str(tmp / f"report-{workers}.json"),
+        "index_cache_file": str(tmp / f"contacts-{workers}.sqlite"),
     }
     started = time.perf_counter()
     TargetFactusol(config=config).listen(io.StringIO(text))

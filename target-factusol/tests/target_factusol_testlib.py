@@ -83,6 +83,7 @@ class Harness:
             "plan_file": str(self.tmp / "plan.jsonl"),
             "reject_file": str(self.tmp / "rejects.jsonl"),
             "report_file": str(self.tmp / "report.json"),
+            "index_cache_file": str(self.tmp / "contacts.sqlite"),
             "max_retries": 1,
         }
         config.update(overrides)
@@ -107,6 +108,8 @@ class Harness:
             }
             if record.get("taxpayer_identification_number"):
                 body["taxpayer_identification_number"] = record["taxpayer_identification_number"]
+            if record.get("tags"):
+                body["tags"] = list(record["tags"])
             if record.get("custom_fields"):
                 body["custom_fields"] = [
                     {"field": f["field"], "value": f["value"]} for f in record["custom_fields"]

@@ -146,6 +146,7 @@ def _unit_config(tmp_path: Path, **extra: Any) -> dict[str, Any]:
         "plan_file": str(tmp_path / "plan.jsonl"),
         "reject_file": str(tmp_path / "rejects.jsonl"),
         "report_file": str(tmp_path / "report.json"),
+        "index_cache_file": str(tmp_path / "contacts.sqlite"),
         **extra,
     }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -38,8 +39,15 @@ def old_client_501(h: Harness) -> None:
 # ----------------------------------------------------------------------------- creation
 
 
+def with_tags(msgs: list[dict], tags: list[str]) -> list[dict]:
+    for msg in msgs:
+        if msg["type"] == "RECORD":
+            msg["record"]["tags"] = list(tags)
+    return msgs
+
+
 def test_new_contact_created_once_with_marker_and_linked(harness: Harness) -> None:
-    msgs = messages("new_contact")
+    msgs = with_tags(messages("new_contact"), ["vip"])
     harness.put_contacts(msgs)
     before = harness.clients()
 
@@ -62,11 +70,26 @@ def test_new_contact_created_once_with_marker_and_linked(harness: Harness) -> No
     assert out.report["status"] == "ok"
     writes = harness.writes()
     assert writes["factusol"] == [("POST", "/admin/EscribirRegistro")]
-    assert writes["clientify"] == [
+    # One call links and tags: the tags just streamed, plus ours (a PUT replaces the list).
+    assert writes["clientify"] == [("PUT", f"/v1/contacts/{CONTACT}/")]
+    assert harness.contacts()[CONTACT]["tags"] == ["vip", "factusol"]
+
+
+def test_tags_streamed_long_ago_are_not_written_back(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    msgs = with_tags(messages("new_contact"), ["vip"])
+    harness.put_contacts(msgs)
+    # The batch arrived more than FRESH_TAGS_SECONDS before its write-back.
+    monkeypatch.setattr("target_factusol.sinks.monotonic", lambda: time.monotonic() - 3600)
+
+    harness.run(msgs)
+
+    assert harness.writes()["clientify"] == [
         ("PUT", f"/v1/contacts/{CONTACT}/"),
         ("POST", f"/v1/contacts/{CONTACT}/tags/"),
     ]
-    assert "factusol" in harness.contacts()[CONTACT]["tags"]
+    assert harness.contacts()[CONTACT]["tags"] == ["vip", "factusol"]
 
 
 def test_second_run_on_current_data_makes_zero_writes(harness: Harness) -> None:

@@ -85,6 +85,7 @@ def _target_factusol_config(fs: SandboxProcess, cl: SandboxProcess, out: Path, *
         "plan_file": str(out / "plan-f.jsonl"),
         "reject_file": str(out / "rejects-f.jsonl"),
         "report_file": str(out / "report-f.json"),
+        "index_cache_file": str(out / "contacts.sqlite"),
         "max_retries": 1,
         "timeout": 5,
         **kw,
@@ -100,6 +101,7 @@ def _target_clientify_config(cl: SandboxProcess, out: Path, **kw: Any) -> dict:
         "plan_file": str(out / "plan-c.jsonl"),
         "reject_file": str(out / "rejects-c.jsonl"),
         "report_file": str(out / "report-c.json"),
+        "index_cache_file": str(out / "contacts.sqlite"),
         "max_retries": 1,
         "timeout": 5,
         **kw,
@@ -292,6 +294,7 @@ def test_plain_http_refused_for_non_loopback(connector: str, tmp_path: Path) -> 
                 "plan_file": str(tmp_path / "p.jsonl"),
                 "reject_file": str(tmp_path / "r.jsonl"),
                 "report_file": str(tmp_path / "r.json"),
+                "index_cache_file": str(tmp_path / "contacts.sqlite"),
             }
             error = _error_of(
                 lambda: TargetFactusol(config=config, parse_env_config=False).listen(
@@ -310,6 +313,7 @@ def _target_clientify_config_for(url: str, tmp_path: Path) -> dict[str, Any]:
         "plan_file": str(tmp_path / "p.jsonl"),
         "reject_file": str(tmp_path / "r.jsonl"),
         "report_file": str(tmp_path / "r.json"),
+        "index_cache_file": str(tmp_path / "contacts.sqlite"),
     }
 
 

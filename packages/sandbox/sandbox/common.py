@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import email.utils
 import datetime as dt
+import email.utils
 import json
 import logging
 import random

@@ -176,6 +176,7 @@ def meltano_env(
         env[f"{prefix}_PLAN_FILE"] = str(out / "plans" / f"{target}.jsonl")
         env[f"{prefix}_REJECT_FILE"] = str(out / "rejects" / f"{target}.jsonl")
         env[f"{prefix}_REPORT_FILE"] = str(out / "reports" / f"{target}.json")
+        env[f"{prefix}_INDEX_CACHE_FILE"] = str(out / "cache" / "clientify-contacts.sqlite")
     return env
 
 
