@@ -12,7 +12,8 @@ against a fresh reseed of the same sandboxes. Every figure comes from the sandbo
 logs; a small recording proxy in front of Clientify adds the query string the log lacks, so a
 filtered GET (lookup) can be told from a page read. Results: results.md + results.json in --out.
 
-Phases 1-2 run with both sandbox clocks two days back: the full sync "happened earlier", as in
+Phases 1-2 run with both sandbox clocks two days back, one hour apart (08:00, 09:00, ... of
+that day), as the hourly schedule would run them: the full sync "happened earlier", as in
 production, so phase 3 sees only that day's edits. FactuSOL stamps FUMCLI with a date only, so
 without the shift every run of the same day would re-read all rows the sync itself wrote.
 """
@@ -60,7 +61,7 @@ FS_CREDENTIALS = {
 CLIENTIFY_TOKEN = "sandbox-api-key"  # noqa: S105 - the sandbox's fixed test key
 
 CLIENTIFY_PAGE_SIZE = 100  # the API's maximum; tap and targets always ask for it
-HISTORY_OFFSET_S = -2 * 86400  # sandbox clocks during phases 1-2 (see module docstring)
+HISTORY_DAYS = 2  # phases 1-2 happen that many days ago, from 08:00, one run an hour
 EDIT_SHARE = 0.01
 # Slack in the call-count targets: credential checks, custom-field definitions, year probes.
 CONST_READS = 10
@@ -211,7 +212,8 @@ class RecordingProxy:
                 path, _, query = self.path.partition("?")
                 proxy.record({"t": time.time(), "method": self.command, "path": path,
                               "query": query, "status": status})  # fmt: skip
-                self.send_response(status)
+                # send_response would add our own Server and Date: pass the sandbox's instead.
+                self.send_response_only(status)
                 for key, value in resp_headers:
                     if key.lower() not in _HOP:
                         self.send_header(key, value)
@@ -459,6 +461,9 @@ def run_scenario(world: World, name: str, job: str, kind: str, changed: int = 0)
     sc.seconds = round(time.monotonic() - started, 2)
     sc.rss_mb = dict(sampler.peak_mb)
     sc.log = str(log)
+    plan = world.work / "output" / "plans" / f"{target}.jsonl"
+    if plan.exists():  # kept per scenario: what each write was for
+        shutil.copyfile(plan, log.with_suffix(".plan.jsonl"))
     text = log.read_text(encoding="utf-8", errors="replace")
     for plugin, value in _METRIC.findall(text):
         if plugin.startswith("tap-"):
@@ -791,6 +796,15 @@ def evaluate(scenarios: list[Scenario], naive: dict[str, Any], cfg: BenchConfig)
 
 
 # -- orchestration -----------------------------------------------------------------------------
+def history_offset_s() -> float:
+    """Sandbox clock offset putting them at 08:00 (local) HISTORY_DAYS days ago."""
+    now = dt.datetime.now()
+    base = (now - dt.timedelta(days=HISTORY_DAYS)).replace(
+        hour=8, minute=0, second=0, microsecond=0
+    )
+    return (base - now).total_seconds()
+
+
 def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     """Run every scenario and the baseline; write results.md/.json; return the results."""
     cfg.out.mkdir(parents=True, exist_ok=True)
@@ -804,15 +818,18 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
             f"Clientify {world.clientify.url} via proxy {world.proxy.url}",
             flush=True,
         )
-        world.set_clock(HISTORY_OFFSET_S)
-        for name, key, kind in (
-            ("initial f2c", "f2c-full", "initial"),
-            ("initial c2f", "c2f-full", "initial"),
-            ("no-op full f2c", "f2c-full", "noop"),
-            ("no-op full c2f", "c2f-full", "noop"),
-            ("no-op incremental f2c", "f2c", "noop"),
-            ("no-op incremental c2f", "c2f", "noop"),
+        history = history_offset_s()
+        for hour, (name, key, kind) in enumerate(
+            (
+                ("initial f2c", "f2c-full", "initial"),
+                ("initial c2f", "c2f-full", "initial"),
+                ("no-op full f2c", "f2c-full", "noop"),
+                ("no-op full c2f", "c2f-full", "noop"),
+                ("no-op incremental f2c", "f2c", "noop"),
+                ("no-op incremental c2f", "c2f", "noop"),
+            )
         ):
+            world.set_clock(history + hour * 3600)
             scenarios.append(run_scenario(world, name, JOBS[key], kind))
         world.set_clock(0)
         edited_f, edited_c = edit_like_users(world, rng)

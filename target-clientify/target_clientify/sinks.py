@@ -335,7 +335,7 @@ class ClientifyRun:
                         self.logger.info("indexing contacts: %d pages read", page.page)
 
                 cache = str(self.config.get("index_cache_file") or "").strip() or None
-                rescan = timedelta(hours=int(self.config.get("index_rescan_hours", 24)))
+                rescan = timedelta(hours=int(self.config.get("index_rescan_hours", 168)))
                 self.logger.info(
                     "indexing Clientify contacts (%s)",
                     f"cache {cache}" if cache else "one paged scan",

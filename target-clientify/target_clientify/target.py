@@ -153,8 +153,11 @@ class TargetClientify(Target):
         th.Property(
             "index_rescan_hours",
             th.IntegerType,
-            default=24,
-            description="Scan every contact again when the index cache is older than this.",
+            default=168,
+            description=(
+                "Scan every contact again when the index cache's last full scan is older than "
+                "this many hours (deleted contacts are detected on every run by their count)."
+            ),
         ),
         th.Property(
             "timeout",

@@ -628,7 +628,7 @@ class SyncRun:
         with self._index_lock:
             if self._index is None:
                 cache = str(self.config.get("index_cache_file") or "").strip() or None
-                hours = int(self.config.get("index_rescan_hours", 24))
+                hours = int(self.config.get("index_rescan_hours", 168))
                 self._index = self.cl.load_contact_index(
                     field=self.link_field, cache=cache, rescan_after=dt.timedelta(hours=hours)
                 )

@@ -50,7 +50,11 @@ from clientify_api.errors import (
     format_messages,
 )
 from clientify_api.ratelimit import RateLimiter
-from clientify_api.timeutil import format_filter_datetime, retry_after_seconds
+from clientify_api.timeutil import (
+    format_filter_datetime,
+    parse_api_datetime,
+    retry_after_seconds,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -756,10 +760,12 @@ class ClientifyClient:
             full_scan_at, watermark = state
             since = watermark - overlap
             window = self.iter_contacts(modified_gte=since, on_page=on_page)
-            changed = self._index_all(index, window)
+            changed, newest = self._index_all(index, window)
             total, cached = self.count_contacts(), len(index)
             if total is None or total == cached:
-                index.set_sync_state(full_scan_at=full_scan_at, watermark=started)
+                # Nothing changed: keep the old watermark (our clock estimate is not needed).
+                mark = watermark if newest is None else min(started, newest)
+                index.set_sync_state(full_scan_at=full_scan_at, watermark=mark)
                 index.commit()
                 index.autocommit = True
                 logger.info(
@@ -778,21 +784,33 @@ class ClientifyClient:
             logger.info("contact cache older than %s: full scan", rescan_after)
         index.clear()
         index.commit()  # a scan cut short leaves no sync state: the next run scans again
-        self._index_all(index, self.iter_contacts(on_page=on_page))
-        index.set_sync_state(full_scan_at=started, watermark=started)
+        _, newest = self._index_all(index, self.iter_contacts(on_page=on_page))
+        mark = started if newest is None else min(started, newest)
+        index.set_sync_state(full_scan_at=started, watermark=mark)
         index.commit()
         index.autocommit = True
         return index
 
     @staticmethod
-    def _index_all(index: ContactIndex, contacts: Iterator[dict[str, Any]]) -> int:
-        count = 0
+    def _index_all(
+        index: ContactIndex, contacts: Iterator[dict[str, Any]]
+    ) -> tuple[int, datetime | None]:
+        """Index contacts; how many, and the newest ``modified`` among them.
+
+        The next window starts at the earlier of the refresh's start and that newest
+        ``modified``: so the watermark never runs ahead of the data's own clock (a proxy or a
+        wrong ``Date`` header cannot make a run miss changes).
+        """
+        count, newest = 0, None
         for count, contact in enumerate(contacts, start=1):
             index.add(contact)
+            modified = parse_api_datetime(contact.get("modified"))
+            if modified is not None and (newest is None or modified > newest):
+                newest = modified
             if count % 1000 == 0:
                 index.commit()  # short write transactions: a run sharing the file may wait
         index.commit()
-        return count
+        return count, newest
 
     def _account_fingerprint(self) -> str:
         # Identifies the account a cache belongs to without storing the key itself.

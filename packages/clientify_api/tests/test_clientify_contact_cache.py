@@ -76,15 +76,34 @@ def test_first_run_scans_then_only_the_window(client, rsps, cache):
     account.contacts.append(contact(3, modified="2026-03-02T11:40:00+01:00"))
     account.server_now = SERVER_NOW + timedelta(hours=1)
     index = load(client, cache)
-    # Window = previous server time minus the 5-minute overlap, sent with an explicit offset.
+    # Window = the newest `modified` the last refresh saw (it is earlier than the server's
+    # time then) minus the 5-minute overlap, sent with an explicit offset.
     assert len(account.windows) == 2
     assert account.windows[1] is not None
     assert datetime.fromisoformat(account.windows[1].replace("Z", "+00:00")) == (
-        SERVER_NOW - timedelta(minutes=5)
+        datetime(2026, 3, 1, 8, 0, tzinfo=UTC) - timedelta(minutes=5)
     )
     assert [c["id"] for c in index.by_factusol_id("20")] == [2]
     assert len(index) == 3
     index.close()
+
+
+def test_watermark_never_runs_ahead_of_the_data(client, rsps, cache):
+    # Server time well past every `modified` (a clock set wrong, a proxy's own Date): the next
+    # window still starts at the newest change the refresh saw, not at the server's time.
+    account = FakeAccount(
+        rsps,
+        [contact(1, modified="2026-03-02T09:00:00+00:00")],
+        server_now=SERVER_NOW + timedelta(days=3),
+    )
+    load(client, cache).close()
+    account.contacts.append(contact(2, "20", modified="2026-03-02T09:30:00+00:00"))
+    index = load(client, cache)
+    assert account.windows[-1] == "2026-03-02T08:55:00Z"
+    assert [c["id"] for c in index.by_factusol_id("20")] == [2]
+    index.close()
+    load(client, cache).close()  # nothing new since: the watermark stays
+    assert account.windows[-1] == "2026-03-02T09:25:00Z"
 
 
 def test_deleted_contact_forces_a_full_scan(client, rsps, cache):
