@@ -828,7 +828,9 @@ class ClientifyClient:
         return datetime.fromtimestamp(now, tz=UTC)
 
     def _note_server_date(self, header: str | None) -> None:
-        if not header:
+        # One HTTP-date has at most one comma; several Date headers arrive comma-joined
+        # (a proxy adding its own): which one is the server's is unknowable, so use none.
+        if not header or header.count(",") > 1:
             return
         try:
             server = parsedate_to_datetime(header).timestamp()

@@ -186,3 +186,14 @@ def test_index_rows_live_on_disk_not_in_python_objects(cache):
     assert sum(1 for _ in index) == 2000
     index.close()
     assert cache.stat().st_size > 100_000
+
+
+def test_two_date_headers_are_not_trusted(client, rsps):
+    # A proxy adding its own Date: "real, server" arrives joined; neither is used.
+    rsps.get(
+        CONTACTS,
+        json={"count": 0, "next": None, "previous": None, "results": []},
+        headers={"Date": "Wed, 25 Nov 2026 15:09:38 GMT, Mon, 23 Nov 2026 08:09:38 GMT"},
+    )
+    client.count_contacts()
+    assert client.server_now() == datetime.fromtimestamp(1_700_000_000, tz=UTC)  # our clock

@@ -588,7 +588,7 @@ class FactusolClient:
         ):
             yield from page
 
-    def get_clients(self, codes: Iterable[int], *, batch_size: int = 200) -> list[dict[str, Any]]:
+    def get_clients(self, codes: Iterable[int], *, batch_size: int = 500) -> list[dict[str, Any]]:
         """Fetch full F_CLI rows by CODCLI (``CargaTabla`` with ``CODCLI IN (…)``), sorted by code.
 
         Codes that do not exist are simply absent from the result.

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 ADMIN_PREFIX = "/_sandbox/"
 log = logging.getLogger(__name__)
@@ -246,9 +246,19 @@ def load_json_file(path: str | None) -> dict[str, Any]:
     return data
 
 
+class _AppDatedHandler(WSGIRequestHandler):
+    """The app dates every answer with its movable clock (see `install`); http.server would
+    add a second, real-time Date header (clients then read "date1, date2")."""
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self.log_request(code)
+        self.send_response_only(code, message)
+        self.send_header("Server", self.version_string())
+
+
 def serve(app: Flask, host: str, port: int) -> None:
     """Run a threaded server until SIGTERM/SIGINT; prints one line when ready."""
-    server = make_server(host, port, app, threaded=True)
+    server = make_server(host, port, app, threaded=True, request_handler=_AppDatedHandler)
     server.daemon_threads = True
 
     def _stop(*_: object) -> None:
