@@ -171,7 +171,7 @@ def summarize_log(api: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 # -- recording proxy in front of Clientify -----------------------------------------------------
-_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
+_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server"}
 
 
 class RecordingProxy:
