@@ -131,6 +131,13 @@ def _fumcli(row: Mapping[str, Any]) -> tuple[dt.datetime | None, bool]:
     return moment, moment.time() == dt.time(0, 0)
 
 
+def _fumcli_now(row: Mapping[str, Any]) -> str:
+    """Now, in the form the row's FUMCLI has: a date, or a date and time (Madrid)."""
+    now = dt.datetime.now(MADRID).replace(tzinfo=None, microsecond=0)
+    moment, date_only = _fumcli(row)
+    return now.isoformat() if moment is not None and not date_only else now.date().isoformat()
+
+
 def _modified(value: object) -> dt.datetime | None:
     if isinstance(value, dt.datetime):
         return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
@@ -466,8 +473,12 @@ class SyncRun:
         if unlinked:
             self._find_candidates(unlinked)
             wanted.update(code for item in unlinked for code in item.candidates)
-        # One read (per 500 codes) for every existing row the batch needs.
-        rows = {int(row["CODCLI"]): row for row in self.fs.get_clients(wanted)} if wanted else {}
+        # One read (per 1,000 codes: a batch's) for every existing row the batch needs.
+        rows = (
+            {int(row["CODCLI"]): row for row in self.fs.get_clients(wanted, batch_size=1000)}
+            if wanted
+            else {}
+        )
         if self.missing_client == "recreate":
             # A recreation keeps its own code: never hand it to a new contact of this run.
             self._reserved.update(c for item in linked if (c := item.code) and c not in rows)
@@ -607,7 +618,7 @@ class SyncRun:
     def _load_match_indexes(self) -> None:
         if self._by_nif is not None:
             return
-        # One keyset scan of three columns and one paged contact scan per run.
+        # One keyset scan of three columns per run (the contact index: _contact_index).
         by_nif: dict[str, list[int]] = {}
         by_email: dict[str, list[int]] = {}
         # Three short columns: pages ten times the default size keep the call count low.
@@ -784,12 +795,19 @@ class SyncRun:
             )
         return applied
 
-    def _apply_update(self, plan: Plan, code: int, row: Mapping[str, Any]) -> list[FieldDiff]:
+    def _apply_update(
+        self, plan: Plan, code: int, row: Mapping[str, Any], *, linking: bool = False
+    ) -> list[FieldDiff]:
         changes = client_changes(row, plan.item.customer, region=self.region)
         self._warn(plan.item, changes.issues)
         write = dict(changes.row)
         write["CODCLI"] = code
         applied = self._resolve_conflicts(plan, code, row, write, list(changes.diffs))
+        if linking and len(applied) < len(changes.diffs):
+            # FactuSOL won a field of the contact being linked, whose write-back has just made
+            # it look newer: a FUMCLI of now keeps that verdict in the next runs (the next
+            # factusol-to-clientify run then brings the winning values to the contact).
+            write["FUMCLI"] = _fumcli_now(row)
         if len(write) > 1 and not self.dry_run:
             self.fs.update_client(write)  # one task per code: never two writers on one row
         return applied if len(write) > 1 else []
@@ -810,8 +828,8 @@ class SyncRun:
         assert plan.row is not None
         assert plan.code is not None
         item = plan.item
-        applied = self._apply_update(plan, plan.code, plan.row)
-        self._write_back(item, plan.code)
+        self._write_back(item, plan.code)  # first: see _apply_update(linking=True)
+        applied = self._apply_update(plan, plan.code, plan.row, linking=True)
         self.summary.add("linked")
         plan.note("link", item.contact_id, target_id=plan.code, diffs=applied, reason=item.how)
 

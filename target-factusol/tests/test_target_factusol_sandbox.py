@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from typing import Any
@@ -323,6 +324,30 @@ def test_match_by_email_adopts_unique_unlinked_client(harness: Harness) -> None:
     assert link["reason"] == "same email"
     # The client was saved in FactuSOL just now (FUMCLI today): its differing values win.
     assert {p["action"] for p in out.plan} == {"link", "conflict"}
+
+
+def test_a_verdict_for_factusol_at_link_time_holds_in_the_next_runs(harness: Harness) -> None:
+    # FactuSOL saved after the contact's last edit: its values win when the contact is linked.
+    # The link write-back then makes the contact look newer; FUMCLI is stamped so the next run
+    # does not reverse the verdict and overwrite the client with the contact's values.
+    two_days_ago = (dt.date.today() - dt.timedelta(days=2)).isoformat()
+    harness.put_client(
+        CODCLI=602, NOFCLI="Tomás Vega", EMACLI="tomas.vega@example.es", FUMCLI=two_days_ago
+    )
+    msgs = messages("match_by_email")
+    harness.put_contacts(msgs)
+
+    first = harness.run(msgs)
+
+    assert {p["action"] for p in first.plan} == {"link", "conflict"}
+    assert harness.clients()[602]["FUMCLI"].startswith(dt.date.today().isoformat())
+    assert harness.clients()[602]["NOFCLI"] == "Tomás Vega"
+    harness.clear_logs()
+
+    harness.run(harness.current_messages())
+
+    assert harness.writes()["factusol"] == []
+    assert harness.clients()[602]["NOFCLI"] == "Tomás Vega"
 
 
 def test_ambiguous_match_is_rejected_with_candidate_codes(harness: Harness) -> None:

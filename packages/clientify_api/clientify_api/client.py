@@ -763,8 +763,7 @@ class ClientifyClient:
             changed, newest = self._index_all(index, window)
             total, cached = self.count_contacts(), len(index)
             if total is None or total == cached:
-                # Nothing changed: keep the old watermark (our clock estimate is not needed).
-                mark = watermark if newest is None else min(started, newest)
+                mark = self._watermark(started, newest, previous=watermark)
                 index.set_sync_state(full_scan_at=full_scan_at, watermark=mark)
                 index.commit()
                 index.autocommit = True
@@ -785,22 +784,32 @@ class ClientifyClient:
         index.clear()
         index.commit()  # a scan cut short leaves no sync state: the next run scans again
         _, newest = self._index_all(index, self.iter_contacts(on_page=on_page))
-        mark = started if newest is None else min(started, newest)
-        index.set_sync_state(full_scan_at=started, watermark=mark)
+        index.set_sync_state(full_scan_at=started, watermark=self._watermark(started, newest))
         index.commit()
         index.autocommit = True
         return index
+
+    def _watermark(
+        self, started: datetime, newest: datetime | None, *, previous: datetime | None = None
+    ) -> datetime:
+        """Where the next refresh starts (before the overlap).
+
+        The server's time at the start of this refresh, when its ``Date`` header told us. Else
+        our clock, but never later than the newest ``modified`` read (or, when nothing was
+        read, the previous watermark): a clock ahead of the server's must not skip changes.
+        """
+        with self._lock:
+            known = self._server_date is not None
+        if known:
+            return started
+        floor = newest if newest is not None else previous
+        return started if floor is None else min(started, floor)
 
     @staticmethod
     def _index_all(
         index: ContactIndex, contacts: Iterator[dict[str, Any]]
     ) -> tuple[int, datetime | None]:
-        """Index contacts; how many, and the newest ``modified`` among them.
-
-        The next window starts at the earlier of the refresh's start and that newest
-        ``modified``: so the watermark never runs ahead of the data's own clock (a proxy or a
-        wrong ``Date`` header cannot make a run miss changes).
-        """
+        """Index contacts; how many, and the newest ``modified`` among them."""
         count, newest = 0, None
         for count, contact in enumerate(contacts, start=1):
             index.add(contact)

@@ -33,7 +33,9 @@ def contact(cid: int, link: str | None = None, **extra) -> dict:
 class FakeAccount:
     """Answers GET /contacts/ like Clientify: `count`, a `modified[gte]` window, page_size=1."""
 
-    def __init__(self, rsps, contacts: list[dict], *, server_now: datetime = SERVER_NOW) -> None:
+    def __init__(
+        self, rsps, contacts: list[dict], *, server_now: datetime | None = SERVER_NOW
+    ) -> None:
         self.contacts = contacts
         self.server_now = server_now
         self.windows: list[str | None] = []
@@ -50,7 +52,9 @@ class FakeAccount:
         if size > 1:
             self.windows.append(since)
         body = {"count": len(chosen), "next": None, "previous": None, "results": chosen[:size]}
-        headers = {"Date": format_datetime(self.server_now, usegmt=True)}
+        headers = {}
+        if self.server_now is not None:
+            headers["Date"] = format_datetime(self.server_now, usegmt=True)
         return 200, headers, json.dumps(body)
 
 
@@ -76,33 +80,31 @@ def test_first_run_scans_then_only_the_window(client, rsps, cache):
     account.contacts.append(contact(3, modified="2026-03-02T11:40:00+01:00"))
     account.server_now = SERVER_NOW + timedelta(hours=1)
     index = load(client, cache)
-    # Window = the newest `modified` the last refresh saw (it is earlier than the server's
-    # time then) minus the 5-minute overlap, sent with an explicit offset.
+    # Window = the server's time (Date header) when the last refresh started, minus the
+    # 5-minute overlap, sent with an explicit offset.
     assert len(account.windows) == 2
     assert account.windows[1] is not None
     assert datetime.fromisoformat(account.windows[1].replace("Z", "+00:00")) == (
-        datetime(2026, 3, 1, 8, 0, tzinfo=UTC) - timedelta(minutes=5)
+        SERVER_NOW - timedelta(minutes=5)
     )
     assert [c["id"] for c in index.by_factusol_id("20")] == [2]
     assert len(index) == 3
     index.close()
 
 
-def test_watermark_never_runs_ahead_of_the_data(client, rsps, cache):
-    # Server time well past every `modified` (a clock set wrong, a proxy's own Date): the next
-    # window still starts at the newest change the refresh saw, not at the server's time.
-    account = FakeAccount(
-        rsps,
-        [contact(1, modified="2026-03-02T09:00:00+00:00")],
-        server_now=SERVER_NOW + timedelta(days=3),
-    )
+def test_without_a_date_header_our_clock_never_runs_ahead_of_the_data(make_client, rsps, cache):
+    # No Date header and our clock three days ahead of the server's: the next window starts at
+    # the newest change the refresh read (or stays where it was), not at our clock.
+    ahead = (SERVER_NOW + timedelta(days=3)).timestamp()
+    client = make_client(wall_clock=lambda: ahead)
+    account = FakeAccount(rsps, [contact(1, modified="2026-03-02T09:00:00+00:00")], server_now=None)
     load(client, cache).close()
     account.contacts.append(contact(2, "20", modified="2026-03-02T09:30:00+00:00"))
     index = load(client, cache)
     assert account.windows[-1] == "2026-03-02T08:55:00Z"
     assert [c["id"] for c in index.by_factusol_id("20")] == [2]
     index.close()
-    load(client, cache).close()  # nothing new since: the watermark stays
+    load(client, cache).close()
     assert account.windows[-1] == "2026-03-02T09:25:00Z"
 
 
