@@ -3,7 +3,9 @@
 Seeds both emulators with N clients/contacts, injects a per-call latency on both and a
 server-side rate limit on Clientify, then runs the real plugins (`meltano run` subprocesses):
 
-  1. initial full sync each way (factusol-to-clientify-full, clientify-to-factusol-full);
+  1. initial full sync each way (factusol-to-clientify-full, clientify-to-factusol-full), then
+     factusol-to-clientify-full once more: it brings to the contacts the initial c2f linked the
+     FactuSOL values that won there (the one direction that can write them);
   2. no-op re-runs: both full jobs again, then both incremental jobs (which also set bookmarks);
   3. 1 % of the records edited on each side (admin PATCH), then both incremental jobs.
 
@@ -329,7 +331,8 @@ class World:
         for name in ("TARGET_CLIENTIFY_MAX_REJECT_PERCENT", "TARGET_FACTUSOL_MAX_REJECT_PERCENT"):
             env[name] = "100"
         if self.cfg.max_workers:
-            env["TARGET_CLIENTIFY_MAX_WORKERS"] = str(self.cfg.max_workers)
+            for name in ("TARGET_CLIENTIFY_MAX_WORKERS", "TARGET_FACTUSOL_MAX_WORKERS"):
+                env[name] = str(self.cfg.max_workers)
         return env
 
     def clear_logs(self) -> None:
@@ -408,7 +411,7 @@ def open_world(cfg: BenchConfig) -> Iterator[World]:
 class Scenario:
     name: str
     job: str
-    kind: str  # initial | noop | modified
+    kind: str  # initial | settle | noop | modified
     returncode: int = 0
     seconds: float = 0.0
     records: int = 0
@@ -746,6 +749,21 @@ def evaluate(scenarios: list[Scenario], naive: dict[str, Any], cfg: BenchConfig)
                     f"{lookups} lookups",
                 )
             )
+        elif sc.kind == "settle":
+            # The initial c2f linked contacts to existing clients; where FactuSOL's values won,
+            # only this f2c run can bring them to the contacts: it writes those, nothing else.
+            linked = next(
+                (p.outcome.get("linked", 0) for p in scenarios if p.name == "initial c2f"), 0
+            )
+            written = int(sc.clientify.get("contacts_written", 0))
+            checks.append(
+                Check(
+                    f"{sc.name}: writes only contacts the initial c2f linked",
+                    written <= linked and sc.factusol["kinds"]["write"] == 0,
+                    f"{written} contacts written ({sc.clientify['kinds']['write']} calls), "
+                    f"{linked} linked by initial c2f",
+                )
+            )
         elif sc.kind == "modified":
             light = math.ceil(sc.rows["factusol"] / cfg.factusol_page_size)
             bound = light + math.ceil(sc.changed / CLIENTIFY_PAGE_SIZE) + sc.changed + CONST_READS
@@ -823,6 +841,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
             (
                 ("initial f2c", "f2c-full", "initial"),
                 ("initial c2f", "c2f-full", "initial"),
+                ("settling f2c", "f2c-full", "settle"),
                 ("no-op full f2c", "f2c-full", "noop"),
                 ("no-op full c2f", "c2f-full", "noop"),
                 ("no-op incremental f2c", "f2c", "noop"),
@@ -933,7 +952,7 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
     parser.add_argument("--out", type=Path, default=default.out,
                         help="results.md, results.json, logs/, sandbox data (work/)")  # fmt: skip
     parser.add_argument("--max-workers", type=int, default=None,
-                        help="TARGET_CLIENTIFY_MAX_WORKERS (default: project setting)")  # fmt: skip
+                        help="max_workers of both targets (default: project settings)")  # fmt: skip
     parser.add_argument("--baseline-records", type=int, default=default.baseline_records,
                         help="records per direction of the naive baseline (0 = all N); its "
                         "records/s is constant per record, so a sample measures it")  # fmt: skip

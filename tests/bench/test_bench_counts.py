@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 MELTANO = str(Path(sys.executable).with_name("meltano"))
-# Eight `meltano run`s of ~5 s each (mostly Meltano start-up) stay well under 90 s at this N.
+# Nine `meltano run`s of ~5 s each (mostly Meltano start-up) stay well under 90 s at this N.
 RECORDS = 100
 
 pytestmark = pytest.mark.e2e
@@ -74,6 +74,14 @@ def test_initial_full_sync_writes_at_most_once_per_record_without_lookups(
     sc = scenario(results, name)
     assert sc["records"] >= RECORDS
     for check in count_checks(results, name):
+        assert check["ok"], f"{check['name']}: {check['detail']}"
+
+
+def test_settling_run_writes_only_what_the_c2f_links_decided(results: dict[str, Any]) -> None:
+    scenario(results, "settling f2c")  # the run itself succeeded
+    checks = count_checks(results, "settling f2c")
+    assert checks
+    for check in checks:
         assert check["ok"], f"{check['name']}: {check['detail']}"
 
 
