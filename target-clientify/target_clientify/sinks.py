@@ -149,7 +149,7 @@ class ClientifyRun:
             raise TargetClientifyError(f"conflict_policy/field_authority: {exc}") from None
         self.dry_run = bool(config.get("dry_run", False))
         self.max_reject_ratio = int(config.get("max_reject_percent", 20)) / 100
-        self.max_workers = max(1, int(config.get("max_workers", 4)))
+        self.max_workers = max(1, int(config.get("max_workers", 8)))
         self.report_path = Path(config.get("report_file") or "output/reports/target-clientify.json")
         plan_path = Path(config.get("plan_file") or "output/plans/target-clientify.jsonl")
         reject_path = Path(config.get("reject_file") or "output/rejects/target-clientify.jsonl")

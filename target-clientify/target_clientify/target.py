@@ -138,7 +138,7 @@ class TargetClientify(Target):
         th.Property(
             "max_workers",
             th.IntegerType,
-            default=4,
+            default=8,
             description="Concurrent writes (all under the rate limit).",
         ),
         th.Property(

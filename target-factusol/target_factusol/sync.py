@@ -162,7 +162,7 @@ def _known(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _max_workers(config: Mapping[str, Any]) -> int:
-    workers = config.get("max_workers", 4)
+    workers = config.get("max_workers", 8)
     if not _is_id(workers) or workers < 1:
         raise ValueError(f"max_workers must be an integer >= 1, got {workers!r}")
     return int(workers)

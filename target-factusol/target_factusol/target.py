@@ -211,7 +211,7 @@ class TargetFactusol(Target):
         th.Property(
             "max_workers",
             th.IntegerType,
-            default=4,
+            default=8,
             description=(
                 "Concurrent writes (FactuSOL creations keep unique codes; all Clientify calls "
                 "stay under clientify_rate_limit)."
