@@ -20,13 +20,14 @@ from .conftest import ROOT, Project, link_of
 
 FIGURES = ROOT / "output" / "reliability"
 FAULT_SEED = 20240611
-# ~11 % of API calls fail on each sandbox, spread over every kind the sandboxes inject.
+# ~20 % of API calls fail on each sandbox, spread over every kind the sandboxes inject (the
+# sync makes few calls for this data, ~80 a run pair: 11 % drew too few faults to mean much).
 FLAKY = {
-    "error_rate": 0.04,
-    "throttle_rate": 0.03,
+    "error_rate": 0.07,
+    "throttle_rate": 0.05,
     "retry_after_seconds": 1,
-    "drop_rate": 0.03,
-    "slow_rate": 0.01,
+    "drop_rate": 0.05,
+    "slow_rate": 0.02,
     "slow_seconds": 3,
     "seed": FAULT_SEED,
 }
@@ -154,7 +155,7 @@ def test_full_sync_each_way_under_faults_loses_and_duplicates_nothing(project: P
         for k, n in api.items()
         if k not in ("calls", "logins")
     )
-    assert injected >= 5, figures  # ~11 % of ~100-150 calls; the exact draw varies by thread timing
+    assert injected >= 5, figures  # ~20 % of ~80 calls; the exact draw varies by thread timing
     assert first.returncode == 0, first.output[-3000:]
     assert second.returncode == 0, second.output[-3000:]
     assert (lost_1, dup_1, lost_2, dup_2, same_rows) == ([], [], [], [], [])

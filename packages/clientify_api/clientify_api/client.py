@@ -864,15 +864,23 @@ class ClientifyClient:
         body: Mapping[str, Any],
         *,
         recheck: Callable[[], dict[str, Any] | None] | None,
+        after_resend: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """POST, never blindly resent: after a failure that may have been applied (5xx, read
-        timeout) ``recheck`` looks for the object; found -> returned, not found -> resent."""
+        timeout) ``recheck`` looks for the object; found -> returned, not found -> resent.
+
+        A POST that timed out or lost its connection may still be running on the server, so
+        the recheck waits at least ``timeout`` first; ``after_resend`` then gets the object a
+        resend created, to undo a duplicate the first request made after all.
+        """
         url = self._url(path)
         attempt = 0
         while True:
             attempt += 1
             try:
                 result: dict[str, Any] = self._request("POST", url, kind="write", body=body)
+                if attempt > 1 and after_resend is not None:
+                    return after_resend(result)
                 return result
             except _Ambiguous as exc:
                 if recheck is None or attempt > self.max_retries:
@@ -886,6 +894,8 @@ class ClientifyClient:
                         maybe_applied=True,
                     ) from None
                 wait = self._backoff(attempt)
+                if exc.status is None:  # no answer: the request may still be in flight
+                    wait = max(wait, self.timeout)
                 logger.warning(
                     "Clientify POST %s -> %s; checking whether it was applied in %.1f s",
                     urlsplit(url).path,
@@ -908,7 +918,7 @@ class ClientifyClient:
         contact up by ``dedupe_field`` (when the body sets that custom field) before resending;
         without it a :class:`ClientifyRetryError` with ``maybe_applied=True`` is raised.
         """
-        recheck = None
+        recheck = after_resend = None
         link = self._custom_field_in_body(body, dedupe_field) if dedupe_field else None
         if dedupe_field and link:
 
@@ -916,7 +926,23 @@ class ClientifyClient:
                 found = self.find_by_custom_field(dedupe_field, link)
                 return found[0] if len(found) == 1 else None
 
-        return self._create("/contacts/", body, recheck=recheck)
+            def after_resend(created: dict[str, Any]) -> dict[str, Any]:
+                # The first POST may have landed after the recheck: keep the older contact,
+                # delete the one the resend has just made (both carry this run's link).
+                found = self.find_by_custom_field(dedupe_field, link)
+                others = [c for c in found if c.get("id") != created.get("id")]
+                if not others or created.get("id") is None:
+                    return created
+                logger.warning(
+                    "Clientify POST /contacts/: the first attempt was applied late; deleting "
+                    "the duplicate %s the resend created, keeping %s",
+                    created.get("id"),
+                    others[0].get("id"),
+                )
+                self.delete_contact(created["id"])
+                return others[0]
+
+        return self._create("/contacts/", body, recheck=recheck, after_resend=after_resend)
 
     @staticmethod
     def _custom_field_in_body(body: Mapping[str, Any], name: str) -> str | None:

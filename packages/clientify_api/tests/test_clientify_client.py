@@ -436,7 +436,25 @@ def test_post_504_not_applied_is_sent_again(client, rsps):
     rsps.get(CONTACTS, json=page([]))
     rsps.post(CONTACTS, status=201, json=contact(6))
     assert client.create_contact(body)["id"] == 6
-    assert [c.request.method for c in rsps.calls] == ["POST", "GET", "POST"]
+    # look up, resend, then check that the first POST did not land late after all
+    assert [c.request.method for c in rsps.calls] == ["POST", "GET", "POST", "GET"]
+
+
+def test_post_that_lands_after_the_recheck_leaves_no_duplicate(make_client, rsps, clock):
+    # The first POST times out but the server applies it later: the recheck (after waiting the
+    # client's timeout) still misses it, the resend creates a second contact, which is deleted.
+    client = make_client(timeout=7.0)
+    link = [{"field": "factusol_id", "value": "77"}]
+    body = {"first_name": "Ana", "custom_fields": link}
+    rsps.post(CONTACTS, body=requests.exceptions.ReadTimeout("read timed out"))
+    rsps.get(CONTACTS, json=page([]))
+    rsps.post(CONTACTS, status=201, json=contact(9, custom_fields=link))
+    rsps.get(CONTACTS, json=page([contact(5, custom_fields=link), contact(9, custom_fields=link)]))
+    rsps.delete(f"{API}/contacts/9/", status=204)
+
+    assert client.create_contact(body)["id"] == 5
+    assert [c.request.method for c in rsps.calls] == ["POST", "GET", "POST", "GET", "DELETE"]
+    assert clock.sleeps[0] >= 7.0  # the in-flight request had its time to finish
 
 
 def test_post_429_is_resent(client, rsps):
