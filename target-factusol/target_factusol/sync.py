@@ -65,6 +65,7 @@ from factusol_api import (
 
 from target_factusol.errors import FatalRunError
 from target_factusol.markers import MARKER_QUERY, marker_ids, marker_line, markers_by_contact
+from target_factusol.match_index import ClientMatchIndex
 from target_factusol.sinks import INVALID_KEY, MISSING_KEYS
 
 MADRID = ZoneInfo("Europe/Madrid")
@@ -234,9 +235,7 @@ class SyncRun:
         self._state_lock = threading.RLock()
         self._markers: dict[int, list[int]] | None = None
         self._index: ContactIndex | None = None
-        self._by_nif: dict[str, list[int]] | None = None
-        self._by_email: dict[str, list[int]] | None = None
-        self._nif_of: dict[int, str] = {}
+        self._matches: ClientMatchIndex | None = None  # F_CLI by NIF / e-mail, loaded once
         self._linked_codes: set[int] = set()
         self._index_lock = threading.Lock()
         self._batch_received_at: float | None = None
@@ -401,6 +400,9 @@ class SyncRun:
         return prefix + self.summary.line("Clientify -> FactuSOL")
 
     def _close(self) -> None:
+        if self._matches is not None:
+            self._matches.close()
+            self._matches = None
         with self._index_lock:
             if self._index is not None:
                 self._index.close()  # a cache file keeps what this run wrote
@@ -616,22 +618,18 @@ class SyncRun:
         return self._markers
 
     def _load_match_indexes(self) -> None:
-        if self._by_nif is not None:
+        if self._matches is not None:
             return
         # One keyset scan of three columns per run (the contact index: _contact_index).
-        by_nif: dict[str, list[int]] = {}
-        by_email: dict[str, list[int]] = {}
+        matches = ClientMatchIndex()
         # Three short columns: pages ten times the default size keep the call count low.
         columns = ["CODCLI", "NIFCLI", "EMACLI"]
         for row in self.fs.iter_clients(columns=columns, page_size=MATCH_SCAN_PAGE_SIZE):
-            code = int(row["CODCLI"])
-            if nif := _nif_key(row.get("NIFCLI")):
-                by_nif.setdefault(nif, []).append(code)
-                self._nif_of[code] = nif
-            if email := normalize_email(row.get("EMACLI")):
-                by_email.setdefault(email, []).append(code)
-        self._by_nif, self._by_email = by_nif, by_email
-        self.log.info("matching: %d FactuSOL NIFs, %d e-mails", len(by_nif), len(by_email))
+            matches.add(
+                int(row["CODCLI"]), _nif_key(row.get("NIFCLI")), normalize_email(row.get("EMACLI"))
+            )
+        self._matches = matches
+        self.log.info("matching: %d FactuSOL NIFs, %d e-mails", matches.nifs, matches.emails)
 
     def _contact_index(self) -> ContactIndex:
         """Clientify's contacts by link (whether a candidate client is linked elsewhere).
@@ -652,17 +650,18 @@ class SyncRun:
     def _match(self, item: Item, key: str) -> list[int]:
         if key == "nif":
             nif = _nif_key(item.customer.nif or item.record.get("taxpayer_identification_number"))
-            return list((self._by_nif or {}).get(nif, [])) if nif else []
+            return self._matches.by_nif(nif) if nif and self._matches is not None else []
         email = normalize_email(item.customer.email)
-        if not email:
+        if not email or self._matches is None:
             return []
         own_nif = _nif_key(item.customer.nif)
         # Same e-mail but another NIF is another company (a shared accounting address).
-        return [
-            code
-            for code in (self._by_email or {}).get(email, [])
-            if not (own_nif and self._nif_of.get(code) and self._nif_of[code] != own_nif)
-        ]
+        codes = []
+        for code in self._matches.by_email(email):
+            other_nif = self._matches.nif_of(code) if own_nif else None
+            if not (own_nif and other_nif and other_nif != own_nif):
+                codes.append(code)
+        return codes
 
     def _is_linked(self, code: int) -> bool:
         if code in self._linked_codes:
@@ -700,7 +699,7 @@ class SyncRun:
                 )
                 return self._claim(Plan(item, "link", item.candidates[0], row=row))
         else:
-            if self._by_nif is not None:
+            if self._matches is not None:
                 # Again, now: an earlier contact of this batch may have claimed a candidate or
                 # be planned to create a client with the same NIF / e-mail (as across batches).
                 self._match_candidates(item)
@@ -929,24 +928,15 @@ class SyncRun:
         """Make a client created in this run visible to later matches in the same run."""
         with self._state_lock:
             self._linked_codes.add(code)
-            if self._by_nif is not None and (nif := _nif_key(customer.nif)):
-                self._by_nif.setdefault(nif, []).append(code)
-                self._nif_of[code] = nif
-            if self._by_email is not None and (email := normalize_email(customer.email)):
-                self._by_email.setdefault(email, []).append(code)
+            if self._matches is not None:
+                self._matches.add(code, _nif_key(customer.nif), normalize_email(customer.email))
 
     def _forget(self, code: int, customer: Customer) -> None:
         """Undo ``_remember`` for a code that holds no client of ours after all."""
         with self._state_lock:
             self._linked_codes.discard(code)
-            for index, key in (
-                (self._by_nif, _nif_key(customer.nif)),
-                (self._by_email, normalize_email(customer.email)),
-            ):
-                if index is not None and key and code in index.get(key, []):
-                    index[key].remove(code)
-            if self._nif_of.get(code) == _nif_key(customer.nif):
-                self._nif_of.pop(code, None)
+            if self._matches is not None:
+                self._matches.remove(code, _nif_key(customer.nif), normalize_email(customer.email))
 
     def _warn(self, item: Item, issues: Iterable[FieldIssue]) -> None:
         """Values FactuSOL cannot hold (cut, replaced, or left out): never silent."""
