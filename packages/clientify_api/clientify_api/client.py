@@ -754,6 +754,19 @@ class ClientifyClient:
             logger.warning("contact cache %s is damaged (%s): rebuilding it", cache, exc)
             cache.unlink(missing_ok=True)
             index = ContactIndex(field=field, path=cache)
+        try:
+            return self._refresh(index, rescan_after, overlap, on_page)
+        except BaseException:
+            index.close()  # release the file (and any lock) before the caller falls back
+            raise
+
+    def _refresh(
+        self,
+        index: ContactIndex,
+        rescan_after: timedelta,
+        overlap: timedelta,
+        on_page: Callable[[PageInfo], None] | None,
+    ) -> ContactIndex:
         started = self.server_now()
         state = index.sync_state(self._account_fingerprint())
         if state is not None and started - state[0] < rescan_after:
