@@ -197,10 +197,15 @@ def _normalize(raw: Mapping[str, object], *, region: str) -> _Normalized:
 
         return check
 
+    def check_email_noting(text: str) -> str:
+        address, warnings = check_email(text)
+        issues.extend(FieldIssue("email", w, value_hint(text)) for w in warnings)
+        return address
+
     for name in FREE_TEXT_FIELDS:
         run(name, clean_text)
     run("nif", check_nif)
-    run("email", check_email)
+    run("email", check_email_noting)
     run("phone", check_phone_noting("phone"))
     run("mobile", check_phone_noting("mobile"))
     run("country", check_country)
