@@ -25,6 +25,7 @@ from stdnum.eu import vat as eu_vat
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "NO_NIF_TEXTS",
     "InvalidValue",
     "clean_text",
     "country_alpha2",
@@ -160,10 +161,35 @@ def phone_for_factusol(e164: str, region: str) -> str:
 # --------------------------------------------------------------------------------------- NIFs
 
 
+# What people type where a NIF is required and there is none (compacted, upper case): read as
+# empty, so they neither warn on every run nor travel as if they were a number.
+NO_NIF_TEXTS = frozenset(
+    {
+        "0",
+        "NA",
+        "NIF",
+        "SN",
+        "SINNIF",
+        "SINCIF",
+        "SINDNI",
+        "NOTIENE",
+        "NOTIENENIF",
+        "NINGUNO",
+        "PENDIENTE",
+        "DESCONOCIDO",
+        "XXX",
+        "?",
+    }
+)
+
+
 def check_nif(value: str) -> str:
-    """Compact NIF/CIF/NIE (Spanish, "ES" prefix stripped) or EU VAT number; raises InvalidValue."""
-    text = re.sub(r"[\s.\-/]", "", clean_text(value)).upper()
-    if not text:
+    """Compact NIF/CIF/NIE (Spanish, "ES" prefix stripped) or EU VAT number; raises InvalidValue.
+
+    A "no NIF" text (``SIN NIF``, ``N/A``, ``-``) reads as empty.
+    """
+    text = re.sub(r"[\s.\-/_]", "", clean_text(value)).upper()
+    if not text or text in NO_NIF_TEXTS:
         return ""
     try:
         # es.nif covers DNI, NIE and CIF and strips an "ES" prefix itself
