@@ -115,7 +115,10 @@ def test_phone_for_factusol(e164, region, stored):
         ("ES12345678A", None),
         ("FR00000000000", None),
         ("GB980780684", None),
-        ("N/A", None),
+        # what people type for "no NIF" reads as empty (never synced as a number, no warning)
+        ("N/A", ""),
+        ("SIN NIF", ""),
+        ("-", ""),
         ("123", None),
     ],
 )
