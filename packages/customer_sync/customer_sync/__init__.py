@@ -3,6 +3,7 @@ contacts, the conflict rule, and the reject/plan/report writers. Pure: no HTTP, 
 
 from .conflict import ConflictPolicy, Side, decide_winner
 from .identity import email_identity, is_placeholder_nif, link_code, nif_identity, parse_link_code
+from .keyindex import KeyIndex
 from .mapping import (
     CLIENT_RECORD_FIELDS,
     F_CLI_OWNED_COLUMNS,
@@ -75,6 +76,7 @@ __all__ = [
     "FieldDiff",
     "FieldIssue",
     "FieldMerge",
+    "KeyIndex",
     "MatchCandidate",
     "MatchDecision",
     "MergeResult",

@@ -216,3 +216,22 @@ def test_every_customer_of_a_messy_book_is_linked_or_created_never_lost():
     src, dst = Side(fs), Side(cl)
     outcomes = Counter(decide(fs[code][:2], src, dst).action for code in fs)
     assert outcomes == Counter({"create": 6, "ambiguous": 1})
+
+
+def test_key_index_counts_identities_only():
+    from customer_sync import KeyIndex
+
+    index = KeyIndex()
+    index.add(1, nif="B-12345674", emails=["Info@A.es", "bad@", None])
+    index.add(2, nif="00000000T", emails=["info@a.es"])
+    index.add(3, nif="ESB12345674", emails=[])
+    assert index.holders("nif", "B12345674") == [1, 3]
+    assert index.count("email", "info@a.es") == 2
+    assert index.holders("nif", "00000000T") == []  # a placeholder is no key
+    assert index.nif_of(1) == "B12345674"
+    index.add(1, nif="", emails=["otro@a.es"])  # a new version replaces the old keys
+    assert index.holders("nif", "B12345674") == [3]
+    index.remove(3)
+    assert index.count("nif", "B12345674") == 0
+    assert index.records == 2
+    index.close()
