@@ -50,7 +50,18 @@ from .normalize import (
     normalize_postal_code,
     phone_for_factusol,
 )
-from .writers import PLAN_ACTIONS, PlanWriter, RejectWriter, RunSummary
+from .progress import ProgressMeter
+from .writers import (
+    PLAN_ACTIONS,
+    REJECT_CODES,
+    PlanWriter,
+    RecordRejected,
+    RejectWriter,
+    RunSummary,
+    append_history,
+    open_private,
+    write_private_text,
+)
 
 __all__ = [
     "AMBIGUOUS_POLICIES",
@@ -61,6 +72,7 @@ __all__ = [
     "MATCH_KEYS",
     "MERGE_FIELDS",
     "PLAN_ACTIONS",
+    "REJECT_CODES",
     "TEXT_FIELDS",
     "AddAddress",
     "AddEmail",
@@ -81,11 +93,14 @@ __all__ = [
     "MatchDecision",
     "MergeResult",
     "PlanWriter",
+    "ProgressMeter",
+    "RecordRejected",
     "RejectWriter",
     "RunSummary",
     "Side",
     "SideValues",
     "SubResourceOp",
+    "append_history",
     "clean_text",
     "client_changes",
     "contact_changes",
@@ -110,7 +125,9 @@ __all__ = [
     "normalize_nif",
     "normalize_phone",
     "normalize_postal_code",
+    "open_private",
     "parse_link_code",
     "phone_for_factusol",
     "same_value",
+    "write_private_text",
 ]
