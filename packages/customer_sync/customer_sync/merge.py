@@ -27,6 +27,7 @@ __all__ = [
     "FieldMerge",
     "MergeResult",
     "SideValues",
+    "agreed_values",
     "merge_customer",
     "next_base",
     "same_value",
@@ -119,7 +120,7 @@ def merge_customer(
     base: Mapping[str, str] | None,
     policy: ConflictPolicy,
     tz: tzinfo = MADRID,
-    pending: Mapping[str, tuple[Side, str]] | None = None,
+    pending: Mapping[str, tuple[str, str]] | None = None,
 ) -> MergeResult:
     """Merge every synced field of a linked pair.
 
@@ -227,3 +228,13 @@ def next_base(
         elif m.winner == written:
             after[name] = s
     return after
+
+
+def agreed_values(factusol: Customer, clientify: Customer) -> dict[str, str]:
+    """The ledger entry of a pair just created or linked: the fields both sides hold."""
+    agreed: dict[str, str] = {}
+    for name in MERGE_FIELDS:
+        f, c = factusol.get(name), clientify.get(name)
+        if f is not None and c is not None and same_value(name, f, c):
+            agreed[name] = c
+    return agreed

@@ -34,12 +34,14 @@ class ProgressMeter:
         *,
         noun: str = "records",
         total: int | None = None,
+        total_is_bound: bool = False,
         interval: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._log = logger
         self.noun = noun
         self.total = total
+        self.total_is_bound = total_is_bound  # ``total`` is an upper bound, not the count
         self.interval = interval
         self._clock = clock
         self._lock = threading.Lock()
@@ -65,8 +67,10 @@ class ProgressMeter:
         text = f"progress: {self.done:,} {self.noun}"
         if self.total:
             share = min(self.done / self.total, 1.0)
-            text = f"progress: {self.done:,} of {self.total:,} {self.noun} ({share:.0%})"
+            of = "of at most" if self.total_is_bound else "of"
+            text = f"progress: {self.done:,} {of} {self.total:,} {self.noun} ({share:.0%})"
         text += f", {rate:,.1f}/s"
         if self.total and rate > 0 and self.done < self.total:
-            text += f", about {_duration((self.total - self.done) / rate)} left"
+            about = "at most" if self.total_is_bound else "about"
+            text += f", {about} {_duration((self.total - self.done) / rate)} left"
         return text
