@@ -15,12 +15,19 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, tzinfo
 from typing import Any
 
-from clientify_api import ContactIndex, custom_field_text, link_key, parse_api_datetime
+from clientify_api import (
+    ContactIndex,
+    contact_emails,
+    custom_field_text,
+    link_key,
+    parse_api_datetime,
+)
 from customer_sync import (
     ConflictPolicy,
     Customer,
     KeyIndex,
     MatchCandidate,
+    MatchDecision,
     MergeResult,
     RecordRejected,
     SideValues,
@@ -148,12 +155,15 @@ class Decider:
             plan.action, plan.reason = "update", "created earlier in this run"
             return plan
 
+        census = self.factusol_census()
         decision = decide_match(
             nif=desired.nif,
             emails=[desired.email],
-            source_holders=lambda kind, value: self.factusol_census().count(kind, value),
+            source_holders=census.count,
             destination_holders=lambda kind, value: self._holders(kind, value, index),
             keys=self.match_keys,
+            self_key=desired.factusol_id,
+            confirm=lambda candidate: self._confirm(candidate, census, index),
         )
         if decision.action == "link" and decision.candidate is not None:
             contact = self._contact(decision.candidate.key, index)
@@ -190,6 +200,40 @@ class Decider:
             )
             for cid, contact in unique.items()
         ]
+
+    def _confirm(
+        self, candidate: MatchCandidate, census: KeyIndex, index: ContactIndex
+    ) -> MatchDecision:
+        """The same rule from the contact's side: it must find this client, and only it."""
+        contact = self._contact(candidate.key, index) or {}
+
+        def contacts_holding(kind: str, value: str) -> int:
+            return len(self._holders(kind, value, index))
+
+        def clients_holding(kind: str, value: str) -> list[MatchCandidate]:
+            return [
+                MatchCandidate(code, census.nif_of(code), self._client_link(code, index))
+                for code in census.holders(kind, value)
+            ]
+
+        return decide_match(
+            nif=contact.get("taxpayer_identification_number"),
+            emails=contact_emails(contact),
+            source_holders=contacts_holding,
+            destination_holders=clients_holding,
+            keys=self.match_keys,
+            source="Clientify",
+            destination="FactuSOL",
+            self_key=candidate.key,
+        )
+
+    def _client_link(self, code: int | str, index: ContactIndex) -> str | None:
+        """The contact a FactuSOL client is linked to (in Clientify, or claimed in this run)."""
+        claimed = self._claimed_by_code.get(str(code))
+        if claimed is not None:
+            return str(claimed)
+        linked = index.by_factusol_id(code)
+        return str(linked[0].get("id")) if linked else None
 
     def _contact(self, contact_id: Any, index: ContactIndex) -> dict[str, Any] | None:
         return index.get(contact_id) or self.pending.get(contact_id)

@@ -25,6 +25,7 @@ from customer_sync import (
     customer_from_contact,
     decide_match,
     link_code,
+    nif_identity,
 )
 from factusol_api import FactusolClient
 
@@ -101,8 +102,9 @@ class Finder:
         self._markers: dict[int, list[int]] | None = None
         self._client_keys: KeyIndex | None = None
         self._index: ContactIndex | None = None
-        # clients linked in this run (or planned to be): code -> contact id
+        # clients linked in this run (or planned to be): code -> contact id, and back
         self._claimed: dict[int, int] = {}
+        self._claimed_contacts: dict[int, int] = {}
 
     # ------------------------------------------------------------------ one contact
 
@@ -176,11 +178,24 @@ class Finder:
             if code in self._claimed:
                 return False
             self._claimed[code] = contact_id
+            self._claimed_contacts[contact_id] = code
             return True
 
     def release(self, code: int) -> None:
         with self._lock:
-            self._claimed.pop(code, None)
+            contact_id = self._claimed.pop(code, None)
+            if contact_id is not None and self._claimed_contacts.get(contact_id) == code:
+                del self._claimed_contacts[contact_id]
+
+    def contact_link(self, contact: Mapping[str, Any]) -> str | None:
+        """The client a contact is linked to (its link field, or a claim of this run)."""
+        contact_id = contact.get("id")
+        with self._lock:
+            claimed = self._claimed_contacts.get(contact_id) if is_id(contact_id) else None
+        if claimed is not None:
+            return str(claimed)
+        code = link_code(custom_field_text(contact, self.link_field))
+        return None if code is None else str(code)
 
     # ------------------------------------------------------------------ matching
 
@@ -209,6 +224,31 @@ class Finder:
                 for code in keys.holders(kind, key)
             ]
 
+        def contacts_as_candidates(kind: str, key: str) -> list[MatchCandidate]:
+            found = index.by_nif(key) if kind == "nif" else index.by_email(key)
+            unique = {int(c["id"]): c for c in found if is_id(c.get("id"))}
+            return [
+                MatchCandidate(
+                    cid,
+                    nif_identity(c.get("taxpayer_identification_number")),
+                    self.contact_link(c),
+                )
+                for cid, c in unique.items()
+            ]
+
+        def confirm(client: MatchCandidate) -> MatchDecision:
+            # the same rule from the client's side: it must find this contact, and only it
+            return decide_match(
+                nif=keys.nif_of(client.key),
+                emails=keys.emails_of(client.key),
+                source_holders=keys.count,
+                destination_holders=contacts_as_candidates,
+                keys=self.match_keys,
+                source="FactuSOL",
+                destination="Clientify",
+                self_key=client.key,
+            )
+
         return decide_match(
             nif=item.customer.nif or item.record.get("taxpayer_identification_number"),
             emails=[item.customer.email, *contact_emails(item.record)],
@@ -217,6 +257,8 @@ class Finder:
             keys=self.match_keys,
             source="Clientify",
             destination="FactuSOL",
+            self_key=item.contact_id,
+            confirm=confirm,
         )
 
     def markers(self) -> dict[int, list[int]]:

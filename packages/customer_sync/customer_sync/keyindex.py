@@ -88,6 +88,14 @@ class KeyIndex:
             ).fetchone()
         return str(row[0]) if row else None
 
+    def emails_of(self, record_id: RecordId) -> list[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT key FROM record_key WHERE id = ? AND kind = 'email' ORDER BY rowid",
+                (json.dumps(record_id),),
+            ).fetchall()
+        return [str(key) for (key,) in rows]
+
     def close(self) -> None:
         with self._lock:
             self._db.close()

@@ -14,8 +14,10 @@ when it identifies exactly one record on each side:
 
 Exactly one compatible candidate → link; none → create; several (the NIF points to one record
 and the e-mail to another) → ambiguous: the caller rejects with the candidates, or creates
-(``ambiguous_match``). Both targets call :func:`decide_match`; they only differ in how they
-count and look up keys on each side.
+(``ambiguous_match``). A link is a pair, so it must hold both ways: the candidate, matched
+back against this side (``confirm``), must find this record and only it; otherwise the two
+are part of an ambiguity and neither adopts the other, whichever direction runs first.
+Both targets call :func:`decide_match`; they only differ in how they count and look up keys.
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ def decide_match(
     keys: Sequence[str] = MATCH_KEYS,
     source: str = "FactuSOL",
     destination: str = "Clientify",
+    self_key: int | str | None = None,
+    confirm: Callable[[MatchCandidate], MatchDecision] | None = None,
 ) -> MatchDecision:
     """Which unlinked destination record a customer without a link adopts, if any.
 
@@ -127,6 +131,22 @@ def decide_match(
     if len(found) == 1:
         candidate, kinds = next(iter(found.values()))
         how = "same " + " and ".join(dict.fromkeys(kinds))
+        if confirm is not None:
+            back = confirm(candidate)
+            if back.action == "ambiguous" or (
+                back.action == "link"
+                and back.candidate is not None
+                and back.candidate.key != self_key
+            ):
+                others = ", ".join(str(k) for k in back.candidate_keys if k != self_key)
+                return MatchDecision(
+                    "ambiguous",
+                    None,
+                    (candidate,),
+                    f"{destination} {candidate.key} ({how}), which also matches "
+                    f"{source} {others or 'another record'}",
+                    tuple(notes),
+                )
         return MatchDecision("link", candidate, (candidate,), how, tuple(notes))
     candidates = tuple(holder for holder, _kinds in found.values())
     described = "; ".join(

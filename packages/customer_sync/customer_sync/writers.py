@@ -121,7 +121,13 @@ class _JsonLines:
         if self._file is None:
             self._file = open_private(self.path, "a")
         for message in messages:
-            self._file.write(json.dumps(message, ensure_ascii=False, default=_json_default))
+            line = json.dumps(message, ensure_ascii=False, default=_json_default)
+            try:
+                line.encode("utf-8")
+            except UnicodeEncodeError:
+                # a lone surrogate (hostile input) has no UTF-8 form: escape that line
+                line = json.dumps(message, ensure_ascii=True, default=_json_default)
+            self._file.write(line)
             self._file.write("\n")
         # flushed per call: a crashed run still leaves every line it reported
         self._file.flush()

@@ -235,3 +235,36 @@ def test_key_index_counts_identities_only():
     assert index.count("nif", "B12345674") == 0
     assert index.records == 2
     index.close()
+
+
+def test_a_link_must_hold_both_ways():
+    # FactuSOL X: NIF N and e-mail e; Clientify A holds N, B holds e. From X it is ambiguous;
+    # from A alone X looks unique, but X also matches B: A must not adopt X either.
+    fs = Side({"X": (NIF_A, ["e@x.es"], None)})
+    cl = Side({"A": (NIF_A, [], None), "B": ("", ["e@x.es"], None)})
+
+    def from_contact(contact_id):
+        nif, emails, _ = cl.records[contact_id]
+        return decide_match(
+            nif=nif,
+            emails=emails,
+            source_holders=cl.count,
+            destination_holders=fs.holders,
+            self_key=contact_id,
+            confirm=lambda client: decide_match(
+                nif=fs.records[client.key][0],
+                emails=fs.records[client.key][1],
+                source_holders=fs.count,
+                destination_holders=cl.holders,
+                self_key=client.key,
+            ),
+        )
+
+    assert decide((NIF_A, ["e@x.es"]), fs, cl).action == "ambiguous"
+    for contact_id in ("A", "B"):
+        decision = from_contact(contact_id)
+        assert decision.action == "ambiguous", contact_id
+        assert decision.candidate_keys == ["X"]
+    # a unique pair confirms itself
+    cl.records.pop("B")
+    assert from_contact("A").action == "link"

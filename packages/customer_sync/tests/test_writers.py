@@ -249,3 +249,11 @@ def test_progress_lines_at_a_steady_interval_with_rate_and_time_left(caplog):
     now[0] += 2
     unknown.advance(10)
     assert caplog.messages[-1] == "progress: 10 records, 5.0/s"
+
+
+def test_a_lone_surrogate_is_written_escaped_not_a_crash(tmp_path):
+    rejects = RejectWriter(tmp_path / "r.jsonl")
+    rejects.reject("s", {"id": 1, "name": "a\ud800b"}, reason="r", key=1, schema={})
+    rejects.close()
+    line = (tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()[1]
+    assert json.loads(line)["record"]["name"] == "a\ud800b"
