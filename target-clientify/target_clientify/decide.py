@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, tzinfo
 from typing import Any
 
@@ -25,6 +25,7 @@ from clientify_api import (
 from customer_sync import (
     ConflictPolicy,
     Customer,
+    FieldIssue,
     KeyIndex,
     MatchCandidate,
     MatchDecision,
@@ -53,6 +54,7 @@ class Plan:
     placeholder_id: int | None = None
     ledger: LedgerEntry | None = None
     rejection: RecordRejected | None = None
+    issues: list[FieldIssue] = field(default_factory=list)  # what the mapping could not read
 
 
 def factusol_time(value: object, tz: tzinfo) -> tuple[datetime | None, bool]:
@@ -125,8 +127,9 @@ class Decider:
         desired: Customer,
         index: ContactIndex,
         ledger: Mapping[int, LedgerEntry],
+        issues: list[FieldIssue] | None = None,
     ) -> Plan:
-        plan = Plan(code, record, "create", desired=desired)
+        plan = Plan(code, record, "create", desired=desired, issues=list(issues or []))
         assert desired.factusol_id is not None
         key = str(desired.factusol_id)
         linked = index.by_factusol_id(key)
@@ -256,7 +259,7 @@ class Decider:
     def merge(self, plan: Plan, contact: Mapping[str, Any]) -> MergeResult:
         """Merge the client (the record) with the contact as Clientify holds it."""
         assert plan.desired is not None
-        clientify, _issues = customer_from_contact(
+        clientify, issues = customer_from_contact(
             contact, region=self.region, link_field=self.link_field
         )
         fs_modified, date_only = factusol_time(plan.record.get("modified"), self.tz)
@@ -270,8 +273,8 @@ class Decider:
         ):
             cl_modified = None  # the sync's own write moved it: no user change to date
         return merge_customer(
-            SideValues(plan.desired, fs_modified, date_only),
-            SideValues(clientify, cl_modified),
+            SideValues.read(plan.desired, plan.issues, fs_modified, date_only),
+            SideValues.read(clientify, issues, cl_modified),
             base=None if entry is None else entry.base,
             pending=None if entry is None else entry.pending,
             policy=self.policy,

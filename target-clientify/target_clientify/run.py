@@ -515,7 +515,7 @@ class ClientifyRun:
             )
         self._warn(code, [i for i in issues if i.field != "factusol_id"], "synced without it")
         try:
-            return self.decider.plan(code, record, desired, index, entries)
+            return self.decider.plan(code, record, desired, index, entries, issues)
         except RecordRejected as exc:
             return self._rejected(Plan(code, record, "reject", desired=desired), exc)
 

@@ -183,7 +183,7 @@ class Decider:
             )
 
     def _merge(self, item: Item, row: Mapping[str, Any], entry: LedgerEntry | None) -> MergeResult:
-        factusol, _issues = customer_from_row(row, region=self.region)
+        factusol, issues = customer_from_row(row, region=self.region)
         fs_modified, date_only = fumcli(row, self.tz)
         cl_modified = item.modified
         if (
@@ -194,8 +194,8 @@ class Decider:
         ):
             cl_modified = None  # the sync's own write moved it: no user change to date
         return merge_customer(
-            SideValues(factusol, fs_modified, date_only),
-            SideValues(item.customer, cl_modified),
+            SideValues.read(factusol, issues, fs_modified, date_only),
+            SideValues.read(item.customer, item.issues, cl_modified),
             base=None if entry is None else entry.base,
             pending=None if entry is None else entry.pending,
             policy=self.policy,

@@ -18,6 +18,7 @@ from typing import Any, TypeGuard
 from clientify_api import ClientifyClient, ContactIndex, custom_field_text, parse_api_datetime
 from customer_sync import (
     Customer,
+    FieldIssue,
     KeyIndex,
     MatchCandidate,
     MatchDecision,
@@ -45,6 +46,7 @@ class Item:
     code: int | None = None  # the client its link names
     modified: dt.datetime | None = None
     warnings: int = 0  # field warnings logged while reading it
+    issues: list[FieldIssue] = field(default_factory=list)  # what the mapping could not read
     marker_codes: list[int] = field(default_factory=list)  # clients created for it earlier
     match: MatchDecision | None = None  # first-run matching, for a contact without a link
 
@@ -148,6 +150,7 @@ class Finder:
             code=code,
             modified=_modified(record.get("modified")),
             warnings=len(warnings),
+            issues=warnings,
         )
 
     # ------------------------------------------------------------------ links

@@ -13,13 +13,13 @@ Both targets run the same merge, so whichever direction runs first, the outcome 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Literal
 
 from .conflict import MADRID, ConflictPolicy, Side, decide_winner
-from .model import TEXT_FIELDS, Customer
+from .model import TEXT_FIELDS, Customer, FieldIssue
 from .normalize import fit_factusol_text
 
 __all__ = [
@@ -36,7 +36,9 @@ __all__ = [
 MERGE_FIELDS: tuple[str, ...] = TEXT_FIELDS
 # free text FactuSOL may hold cut or transliterated (column sizes, cp1252)
 _FITTED_FIELDS = {"name": 100, "trade_name": 100, "address": 100, "city": 30, "province": 40}
-Rule = Literal["agree", "ledger", "conflict", "no-ledger", "non-empty-kept", "unknown"]
+Rule = Literal[
+    "agree", "ledger", "conflict", "no-ledger", "non-empty-kept", "unknown", "invalid-replaced"
+]
 
 
 def same_value(field_name: str, a: str | None, b: str | None) -> bool:
@@ -59,8 +61,8 @@ def same_value(field_name: str, a: str | None, b: str | None) -> bool:
 class SideValues:
     """One side's current values of a pair, as the merge reads them.
 
-    ``customer`` fields that are None are unknown (not in this representation) or invalid on
-    that side (reported by the mapping): such a field is left as it is on both sides.
+    ``customer`` fields that are None are unknown (not in this representation) or, when named
+    in ``invalid``, hold a value the mapping could not read (an invalid phone, e-mail, NIF).
     ``modified`` is the side's last user change (None when unknown, or when it is the sync's own
     write); ``date_only`` when FactuSOL's FUMCLI carries a date without a time.
     """
@@ -68,6 +70,19 @@ class SideValues:
     customer: Customer
     modified: datetime | None = None
     date_only: bool = False
+    invalid: frozenset[str] = frozenset()
+
+    @classmethod
+    def read(
+        cls,
+        customer: Customer,
+        issues: Iterable[FieldIssue],
+        modified: datetime | None = None,
+        date_only: bool = False,
+    ) -> SideValues:
+        """From a mapping's result: fields it left unset with an issue are invalid."""
+        invalid = frozenset(i.field for i in issues if customer.get(i.field) is None)
+        return cls(customer, modified, date_only, invalid)
 
 
 @dataclass(frozen=True)
@@ -141,8 +156,29 @@ def merge_customer(
                 f = b
             elif side == "clientify" and c is not None and not same_value(name, c, value):
                 c = b
+        if f is None or c is None:
+            result.fields[name] = _merge_unreadable(name, f, c, b, factusol, clientify)
+            continue
         result.fields[name] = _merge_field(name, f, c, b, factusol, clientify, policy, tz)
     return result
+
+
+def _merge_unreadable(
+    name: str,
+    f: str | None,
+    c: str | None,
+    b: str | None,
+    factusol: SideValues,
+    clientify: SideValues,
+) -> FieldMerge:
+    """A side holds nothing readable. Unknown (not in this representation): leave the field.
+    Invalid: its value never travels; the other side's valid, non-empty value replaces it only
+    when the two never agreed on the field (with a base, the invalid value is a user's edit)."""
+    if f is None and c is not None and name in factusol.invalid and c and b is None:
+        return FieldMerge(name, f, c, b, c, "clientify", "invalid-replaced")
+    if c is None and f is not None and name in clientify.invalid and f and b is None:
+        return FieldMerge(name, f, c, b, f, "factusol", "invalid-replaced")
+    return FieldMerge(name, f, c, b, None, None, "unknown")
 
 
 def _merge_field(
@@ -160,8 +196,6 @@ def _merge_field(
     ) -> FieldMerge:
         return FieldMerge(name, f, c, b, value, winner, rule, conflict)
 
-    if f is None or c is None:
-        return out(None, None, "unknown")
     if same_value(name, f, c):
         # agreed; Clientify's text is the richer copy of a fitted one
         return out(c, None, "agree")

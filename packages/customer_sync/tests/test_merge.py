@@ -6,6 +6,7 @@ import pytest
 from customer_sync import (
     ConflictPolicy,
     Customer,
+    FieldIssue,
     SideValues,
     merge_customer,
     next_base,
@@ -214,3 +215,22 @@ def test_without_a_ledger_one_cycle_converges_and_never_blanks(f, c, first):
     for direction in order:
         run(direction, sides, ledger, clocks, writes)
     assert writes == []
+
+
+@pytest.mark.parametrize(
+    ("base", "value"),
+    [
+        # never agreed on the phone: the valid value replaces FactuSOL's junk
+        (None, "+34911111111"),
+        # agreed once, then a user typed junk in FactuSOL: that edit is not undone
+        ({"phone": "+34922222222"}, None),
+    ],
+)
+def test_an_invalid_value_never_travels_and_is_replaced_only_if_never_agreed(base, value):
+    factusol = SideValues.read(
+        Customer(phone=None), [FieldIssue("phone", "not a valid phone number")], EARLY
+    )
+    clientify = SideValues(Customer(phone="+34911111111"), LATE)
+    result = merge_customer(factusol, clientify, base=base, policy=NEWEST)
+    assert result.fields["phone"].value == value
+    assert result.desired("clientify").phone is None  # junk never written to Clientify
