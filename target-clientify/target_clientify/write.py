@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -44,8 +45,15 @@ from sync_ledger import SyncLedger
 from target_clientify.decide import Decider, Plan
 from target_clientify.records import TargetClientifyError
 
-# Test hook: simulate a kill between a contact's writes and the ledger update.
+# Test hook: SIGKILL the target after a contact's writes, before the ledger update ("partial":
+# after the first call of several).
 CRASH_AFTER_CONTACT_WRITE_ENV = "FCSYNC_TEST_CRASH_AFTER_CONTACT_WRITE"
+
+
+def _crash_hook(stage: str, contact_id: object, logger: logging.Logger) -> None:
+    if os.environ.get(CRASH_AFTER_CONTACT_WRITE_ENV) == stage:
+        logger.error("test hook: killed after writing contact %s (%s)", contact_id, stage)
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class Writer:
@@ -236,7 +244,9 @@ class Writer:
         current = dict(contact)
         if changes.update_body:
             current.update(self.client.update_contact(cid, changes.update_body))
-        for op in changes.operations:
+        for number, op in enumerate(changes.operations):
+            if number == 1:
+                _crash_hook("partial", cid, self.logger)
             if isinstance(op, AddEmail):
                 _append(current, "emails", self.client.add_email(cid, op.email, type=op.type))
             elif isinstance(op, DeleteEmail):
@@ -258,9 +268,7 @@ class Writer:
             else:  # a new operation kind in customer_sync: fail loudly, never skip it
                 raise TargetClientifyError(f"unknown contact operation {op.kind!r}")
         self.index().add(current)
-        if os.environ.get(CRASH_AFTER_CONTACT_WRITE_ENV):
-            self.logger.error("test hook: exiting after writing contact %s", cid)
-            os._exit(70)
+        _crash_hook("written", cid, self.logger)
         return current
 
 

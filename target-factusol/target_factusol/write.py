@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -46,7 +47,7 @@ from target_factusol.markers import marker_ids, marker_line
 MAX_CODE_ATTEMPTS = 20
 # Test hook: simulate a kill between the FactuSOL insert and the Clientify write-back.
 CRASH_AFTER_INSERT_ENV = "FCSYNC_TEST_CRASH_AFTER_INSERT"
-# Test hook: simulate a kill between a FactuSOL update and the ledger update.
+# Test hook: SIGKILL the target between a FactuSOL update and the ledger update.
 CRASH_AFTER_UPDATE_ENV = "FCSYNC_TEST_CRASH_AFTER_UPDATE"
 # How old the streamed tags of a contact may be for the link write-back to send them back
 # (with ours) in its one PUT; older, the tag is added by its own call.
@@ -186,8 +187,8 @@ class Writer:
                 self.ledger.begin(code, item.contact_id, "factusol", wanted)
             self.fs.update_client(write)  # one task per code: never two writers on one row
             if os.environ.get(CRASH_AFTER_UPDATE_ENV):
-                self.log.error("test hook: exiting after updating client %s", code)
-                os._exit(70)
+                self.log.error("test hook: killed after updating client %s", code)
+                os.kill(os.getpid(), signal.SIGKILL)
         if not self.dry_run and self.ledger is not None:
             after_row = {**plan.row, **write}
             after, _ = customer_from_row(after_row, region=self.region)
