@@ -274,7 +274,9 @@ def test_tap_factusol_full_then_modified_through_meltano_state(
     bookmark = _aware(project.bookmark("tap-factusol", "clients"))
     assert bookmark == max(modified)
 
-    # FUMCLI is a day stamp: the next run reads the bookmark's day again (tap README).
+    # The modified run must carry exactly the edited clients plus the bookmark's day, which the
+    # tap reads again because FUMCLI is a day stamp (tap README). That day is days old, beyond
+    # the 24 h a run without state looks back: seeing it proves Meltano handed the state over.
     boundary_day = bookmark.astimezone(MADRID).date()
     boundary = {
         r["code"] for r in full if r["modified"] and _aware(r["modified"]).date() == boundary_day
@@ -331,7 +333,8 @@ def test_tap_clientify_full_then_modified_through_meltano_state(
     bookmark = _aware(project.bookmark("tap-clientify", "contacts"))
     assert bookmark == max(_aware(r["modified"]) for r in full)
 
-    # The next run starts 5 minutes before the bookmark (tap README): those are read again.
+    # Exactly the edited contacts plus those of the 5 minutes before the bookmark, which the tap
+    # reads again (tap README); the bookmark is days old, so they prove the state was used.
     boundary = {r["id"] for r in full if _aware(r["modified"]) >= bookmark - CLIENTIFY_OVERLAP}
     assert boundary
     edited = {cid: f"Editada {n}" for n, cid in enumerate(sorted(set(contacts) - boundary)[:3])}
