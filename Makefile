@@ -26,7 +26,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy packages/factusol_api/factusol_api packages/clientify_api/clientify_api packages/customer_sync/customer_sync
+	$(BIN)/mypy packages/factusol_api/factusol_api packages/clientify_api/clientify_api packages/customer_sync/customer_sync packages/sync_ledger/sync_ledger
 
 unit: setup
 	$(BIN)/pytest -m "not e2e" -q

@@ -45,6 +45,7 @@ LIBRARIES = {
     "fcsync-factusol-api": "packages/factusol_api",
     "fcsync-clientify-api": "packages/clientify_api",
     "fcsync-customer-sync": "packages/customer_sync",
+    "fcsync-sync-ledger": "packages/sync_ledger",
 }
 SANDBOX = "fcsync-sandbox"
 
