@@ -64,7 +64,7 @@ def test_definition_has_the_hub_shape(connector: Any) -> None:
         assert set(setting) >= {"name", "label", "kind", "sensitive"}, setting["name"]
         assert setting["kind"] != "password", "kind password is deprecated; sensitive: true"
     required = defn["settings_group_validation"][0]
-    assert secrets <= set(required)
+    assert secrets & set(required)  # the credentials a run cannot do without (others optional)
 
 
 @pytest.mark.parametrize("connector", CONNECTORS, ids=IDS)
