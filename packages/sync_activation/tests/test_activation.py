@@ -294,6 +294,25 @@ def test_cli_reads_target_factusols_config_through_meltano(
     assert API_KEY not in repr(s)
 
 
+def test_make_activate_end_to_end_through_meltano(
+    sandboxes: tuple[SandboxProcess, SandboxProcess],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What `make activate ENV=dev` runs, with dev pointed at these sandboxes."""
+    factusol, clientify = sandboxes
+    env = meltano_env(tmp_path, factusol=factusol, clientify=clientify, project_root=ROOT)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    out: list[str] = []
+    meltano = str(Path(sys.executable).with_name("meltano"))
+    argv = ["--environment", "dev", "--project-root", str(ROOT), "--meltano", meltano]
+    assert main(argv, out=out.append) == 0, out
+    assert out[0].endswith("(ajustes de meltano --environment=dev)")
+    assert "creado ahora" in one(out, "custom field")
+    assert_no_secret("\n".join(out), Settings(password=PASSWORD, clientify_api_key=API_KEY))
+
+
 def test_cli_unknown_meltano_environment_exits_2(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

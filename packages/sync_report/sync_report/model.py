@@ -446,30 +446,33 @@ def _rejects(
 ) -> list[RejectView]:
     """The reject file's records, one per key (the latest), newest first; then any reject of
     the last run's plan the file does not hold (a dry run writes none)."""
-    latest: dict[str, tuple[Mapping[str, Any], Mapping[str, Any], int]] = {}
+    # Only what is shown is kept (not the records): the file grows with every run.
+    latest: dict[str, tuple[dict[str, Any], int]] = {}
     for message in _json_lines(path, errors):
         meta = message.get("_reject")
         if message.get("type") != "RECORD" or not isinstance(meta, Mapping):
             continue
         key = _key(meta.get("key"))
-        times = latest[key][2] + 1 if key in latest else 1
+        kept = {name: meta.get(name) for name in ("reason", "code", "candidates", "at")}
+        kept["name"] = _record_name(message.get("record"))
+        kept["stream"] = message.get("stream")
+        times = latest[key][1] + 1 if key in latest else 1
         latest.pop(key, None)  # re-inserted: dict order is then oldest -> newest
-        latest[key] = (message, meta, times)
+        latest[key] = (kept, times)
 
     views = []
-    for key, (kept, kept_meta, times) in reversed(latest.items()):
+    for key, (kept, times) in reversed(latest.items()):
         plan_line = plan_rejects.get(key, {})
         in_run = key in plan_rejects
-        views.append(_reject_view(key, kept, kept_meta, plan_line, times, in_run, spec, tz))
+        views.append(_reject_view(key, kept, plan_line, times, in_run, spec, tz))
     for key, line in plan_rejects.items():
         if key not in latest:
-            views.append(_reject_view(key, {}, {}, line, 0, True, spec, tz))
+            views.append(_reject_view(key, {}, line, 0, True, spec, tz))
     return views
 
 
 def _reject_view(
     key: str,
-    message: Mapping[str, Any],
     meta: Mapping[str, Any],
     plan_line: Mapping[str, Any],
     times: int,
@@ -480,11 +483,11 @@ def _reject_view(
     reason = _text(meta.get("reason") or plan_line.get("reason"), 500) or ""
     code = meta.get("code") or plan_line.get("code")
     code_text = code if isinstance(code, str) else None
-    candidates = meta.get("candidates", plan_line.get("candidates"))
+    candidates = meta.get("candidates") or plan_line.get("candidates")
     at = meta.get("at")
     return RejectView(
         key=key,
-        name=_record_name(message.get("record")),
+        name=meta.get("name"),
         reason=reason,
         code=_text(code_text, 40),
         explanation=explain_reject(code_text, reason, source=spec.source, dest=spec.dest),
@@ -492,5 +495,5 @@ def _reject_view(
         at=format_time(at, tz) if isinstance(at, str) else None,
         times=times,
         in_last_run=in_last_run,
-        stream=_text(message.get("stream"), 40),
+        stream=_text(meta.get("stream"), 40),
     )

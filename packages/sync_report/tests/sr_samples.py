@@ -38,6 +38,9 @@ HOSTILE = (
     "\u2028\u2029\x00\x1b[31m",
     "<math><mi xlink:href=javascript:window.__pwned=12>x</mi></math>",
     '<form action="javascript:window.__pwned=13"><button>x</button></form>',
+    # short enough to reach the chart's SVG <title> whole (run times are cut to 40 there)
+    "</text><svg onload=__pwned=14>",
+    "</title><img src=x onerror=__pwned=15>",
 )
 
 

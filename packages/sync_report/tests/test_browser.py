@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +19,35 @@ from sr_samples import REPO, add_corpus, add_hostile, write_sample_output
 from sync_report import render_report_page
 
 CHROMIUM = os.environ.get("FCSYNC_CHROMIUM", "/usr/bin/chromium")
-REQUIRED = bool(os.environ.get("CI") or os.environ.get("FCSYNC_REQUIRE_BROWSER"))
 SCREENSHOT = REPO / "docs" / "report-page.png"
 TITLE = "Sincronización FactuSOL ⇄ Clientify · informe"
 
 
+def verdict(chromium: str, env: Mapping[str, str]) -> tuple[str, str]:
+    """run, skip or fail: a missing browser is a skip on a laptop, a failure in CI."""
+    if Path(chromium).exists():
+        return "run", ""
+    why = f"{chromium} not found (apt-get install -y --no-install-recommends chromium)"
+    if env.get("CI") or env.get("FCSYNC_REQUIRE_BROWSER"):
+        return "fail", f"the browser test must run here (CI/FCSYNC_REQUIRE_BROWSER set): {why}"
+    return "skip", why
+
+
+def test_a_missing_browser_skips_only_outside_ci(tmp_path: Path) -> None:
+    absent = str(tmp_path / "no-chromium")
+    assert verdict(absent, {})[0] == "skip"
+    assert verdict(absent, {"CI": "true"})[0] == "fail"
+    assert verdict(absent, {"FCSYNC_REQUIRE_BROWSER": "1"})[0] == "fail"
+    (tmp_path / "chromium").touch()
+    assert verdict(str(tmp_path / "chromium"), {"CI": "1"}) == ("run", "")
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        why = f"{CHROMIUM} not found (apt-get install -y --no-install-recommends chromium)"
-        if REQUIRED:
-            pytest.fail(f"the browser test must run here (CI/FCSYNC_REQUIRE_BROWSER): {why}")
+    action, why = verdict(CHROMIUM, os.environ)
+    if action == "fail":
+        pytest.fail(why)
+    if action == "skip":
         pytest.skip(why)
     # playwright is in requirements-dev.txt: missing it is a broken setup, never a skip
     from playwright.sync_api import sync_playwright

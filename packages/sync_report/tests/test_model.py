@@ -75,6 +75,15 @@ def test_rejects_latest_per_key_newest_first_with_the_last_runs_marked(tmp_path:
     assert by_key["58"].explanation.code == "api_refused"  # no code: from the sentence
     assert by_key["61"].explanation.code == "invalid_record"
 
+    # candidates only on the plan line: still shown
+    plan = tmp_path / "plans" / "target-clientify.jsonl"
+    lines = [json.loads(line) for line in plan.read_text("utf-8").splitlines()]
+    for line in lines:
+        if line.get("key") == 58:
+            line["candidates"] = [7, 8]
+    write_lines(plan, *lines)
+    assert load_job(tmp_path, CLIENTIFY).rejects[0].candidates == ["7", "8"]
+
     # A dry run writes no reject file: the plan's reject lines are shown instead.
     dry = load_job(tmp_path, FACTUSOL)
     assert {r.key: r.explanation.code for r in dry.rejects} == {
@@ -189,6 +198,17 @@ def test_sections_are_capped_and_say_how_many_more(tmp_path: Path) -> None:
     view = load_job(tmp_path, CLIENTIFY, max_items=10)
     assert len(view.changes) == 10
     assert view.totals["changes"] == 30
+
+
+def test_control_characters_and_lone_surrogates_are_made_visible(tmp_path: Path) -> None:
+    write_lines(
+        tmp_path / "plans" / "target-clientify.jsonl",
+        '{"action": "update", "key": 1, "diffs": [{"field": "name", '
+        '"before": "a\\u0000b\\u001bc\\td", "after": "x\\ud800y"}]}',
+    )
+    (diff,) = load_job(tmp_path, CLIENTIFY).changes[0].diffs
+    assert diff.before == "a\u2400b\u241bc\td"  # ␀ and ␛; a tab stays a tab
+    assert diff.after == "x\ufffdy"
 
 
 def test_long_values_are_cut_for_display(tmp_path: Path) -> None:
