@@ -154,10 +154,6 @@ class JobView:
     reject_path: Path | None = None
     reject_file_exists: bool = False
 
-    @property
-    def job_name(self) -> str:
-        return self.spec.job
-
 
 # ---------------------------------------------------------------------------- small helpers
 
