@@ -46,6 +46,8 @@ LIBRARIES = {
     "fcsync-clientify-api": "packages/clientify_api",
     "fcsync-customer-sync": "packages/customer_sync",
     "fcsync-sync-ledger": "packages/sync_ledger",
+    "fcsync-sync-report": "packages/sync_report",
+    "fcsync-sync-activation": "packages/sync_activation",
 }
 SANDBOX = "fcsync-sandbox"
 
