@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo sandbox test lint typecheck unit e2e bench bench-fast clean
+.PHONY: setup demo sandbox test lint typecheck unit e2e bench bench-fast report activate clean
 
 $(STAMP): requirements-dev.txt $(wildcard */pyproject.toml packages/*/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +26,8 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy packages/factusol_api/factusol_api packages/clientify_api/clientify_api packages/customer_sync/customer_sync packages/sync_ledger/sync_ledger
+	$(BIN)/mypy packages/factusol_api/factusol_api packages/clientify_api/clientify_api packages/customer_sync/customer_sync \
+		packages/sync_ledger/sync_ledger packages/sync_report/sync_report packages/sync_activation/sync_activation
 
 unit: setup
 	$(BIN)/pytest -m "not e2e" -q
@@ -42,6 +43,16 @@ bench: setup
 
 bench-fast: setup
 	$(BIN)/python scripts/bench.py --records 300 --latency-ms 0 --out output/bench-fast
+
+# The report page of the last runs: output/report.html (OUTPUT=dir for another output directory).
+OUTPUT ?= output
+report: setup
+	$(BIN)/fcsync-report --output-dir $(OUTPUT)
+
+# Check the accounts before the first sync: `make activate ENV=prod`.
+ENV ?= dev
+activate: setup
+	$(BIN)/fcsync-activate --environment $(ENV)
 
 clean:
 	rm -rf $(VENV) .meltano output .sandbox

@@ -44,6 +44,7 @@ from customer_sync import (
 )
 from factusol_api import FactusolClient, FactusolCredentials, FactusolError
 from sync_ledger import LedgerEntry, SyncLedger
+from sync_report import render_report_page
 
 from target_clientify.decide import Decider, Plan
 from target_clientify.records import (
@@ -311,6 +312,11 @@ class ClientifyRun:
                 )
         self.write_report()
         self._close()
+        try:
+            page = render_report_page(self.report_path.parent.parent, timezone=self.tz.key)
+            self.logger.info("report page: %s", page)
+        except Exception as exc:  # a view only: the run is not failed for it
+            self.logger.warning("report page not written: %s", type(exc).__name__)
         counts = self.counts()
         calls = self.client.calls_snapshot()
         self.logger.info(

@@ -35,6 +35,7 @@ from customer_sync import (
 )
 from factusol_api import FactusolClient, FactusolCredentials, FactusolError
 from sync_ledger import LedgerEntry, SyncLedger
+from sync_report import render_report_page
 
 from target_factusol.codes import CodeAllocator
 from target_factusol.decide import Decider, Plan
@@ -65,6 +66,17 @@ def _link_field_defined(client: ClientifyClient, name: str, logger: logging.Logg
             "custom field %r not found; using %r (same name, other case)", name, other_case[0]
         )
     return bool(other_case)
+
+
+def write_report_page(report_path: Path, timezone: str, logger: logging.Logger) -> None:
+    """The people's view of the last runs (output/report.html next to the reports folder).
+    A view only: if it cannot be written, the run is not failed for it."""
+    try:
+        page = render_report_page(report_path.parent.parent, timezone=timezone)
+    except Exception as exc:
+        logger.warning("report page not written: %s", type(exc).__name__)
+        return
+    logger.info("report page: %s", page)
 
 
 def resolve_timezone(setting: object, account_zone: str | None) -> ZoneInfo:
@@ -326,6 +338,7 @@ class SyncRun:
         if not self.finished:
             self.finished = True
             self.write_report("failed", message)
+            write_report_page(self.report_path, self.tz.key, self.log)
             self.log.error("%s", self._summary_line())
             self._close()
         return FatalRunError(message)
@@ -343,6 +356,7 @@ class SyncRun:
             )
         self.finished = True
         self.write_report("dry_run" if self.dry_run else "ok")
+        write_report_page(self.report_path, self.tz.key, self.log)
         self.log.info("%s", self._summary_line())
         self._close()
 
