@@ -40,6 +40,7 @@ from customer_sync import (
     RunSummary,
     append_history,
     customer_from_client,
+    link_code,
     write_private_text,
 )
 from factusol_api import FactusolClient, FactusolCredentials, FactusolError
@@ -444,7 +445,7 @@ class ClientifyRun:
                     self._streamed.add(
                         record["code"], nif=record.get("nif"), emails=[record.get("email")]
                     )
-            codes = [r["code"] for r in records if isinstance(r.get("code"), int)]
+            codes = [c for r in records if (c := link_code(r.get("code"))) is not None]
             entries: dict[int, LedgerEntry] = (
                 self.ledger.get_many(codes) if self.ledger is not None and codes else {}
             )
@@ -468,6 +469,12 @@ class ClientifyRun:
             self._stop(f"target-clientify stopped: unexpected Clientify answer: {exc}")
         except FactusolError as exc:
             self._stop(f"target-clientify stopped: FactuSOL census: {exc}")
+        except TargetClientifyError:
+            raise
+        except Exception as exc:
+            # A bug: stop with the report written and every file and connection released.
+            self.logger.exception("target-clientify: unexpected error")
+            self._stop(f"target-clientify stopped: {type(exc).__name__}: {exc}")
 
     def _factusol_count(self) -> int | None:
         assert self.factusol is not None
@@ -524,6 +531,14 @@ class ClientifyRun:
             return self.decider.plan(code, record, desired, index, entries, issues)
         except RecordRejected as exc:
             return self._rejected(Plan(code, record, "reject", desired=desired), exc)
+        except (ClientifyError, FactusolError):
+            raise  # systemic: stops the run
+        except Exception as exc:  # a bug met by one record must not stop the others
+            self.logger.exception("client %s: unexpected error while deciding", code)
+            return self._rejected(
+                Plan(code, record, "reject", desired=desired),
+                RecordRejected(f"internal error while deciding: {type(exc).__name__}"),
+            )
 
     # ------------------------------------------------------------------ rejects and warnings
 
