@@ -353,6 +353,14 @@ class ClientifyRun:
         self.plan.close()
         self.rejects.close()
 
+    def close_files(self) -> None:
+        """Release files and connections of a run that never started."""
+        self._streamed.close()
+        if self.factusol is not None:
+            self.factusol.close()
+        self.plan.close()
+        self.rejects.close()
+
     def write_report(self) -> None:
         calls = self.client.calls_snapshot()
         if self.factusol is not None:

@@ -256,7 +256,11 @@ class TargetClientify(Target):
         with self._run_lock:
             if self._run is None:
                 run = ClientifyRun(dict(self.config), self.logger)
-                run.start()
+                try:
+                    run.start()
+                except BaseException:
+                    run.close_files()  # nothing to report yet, but no handle left open
+                    raise
                 self._run = run
             return self._run
 
