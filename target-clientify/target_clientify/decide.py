@@ -32,10 +32,11 @@ from customer_sync import (
     MergeResult,
     RecordRejected,
     SideValues,
+    contact_candidate,
     customer_from_contact,
     decide_match,
     merge_customer,
-    nif_identity,
+    user_change_time,
 )
 from sync_ledger import LedgerEntry
 
@@ -195,14 +196,7 @@ class Decider:
         unique: dict[Any, dict[str, Any]] = {}
         for contact in found:
             unique.setdefault(contact.get("id"), contact)
-        return [
-            MatchCandidate(
-                cid,
-                nif_identity(contact.get("taxpayer_identification_number")),
-                self.link_of(contact),
-            )
-            for cid, contact in unique.items()
-        ]
+        return [contact_candidate(contact, self.link_of(contact)) for contact in unique.values()]
 
     def _confirm(
         self, candidate: MatchCandidate, census: KeyIndex, index: ContactIndex
@@ -263,15 +257,12 @@ class Decider:
             contact, region=self.region, link_field=self.link_field
         )
         fs_modified, date_only = factusol_time(plan.record.get("modified"), self.tz)
-        cl_modified = parse_api_datetime(contact.get("modified"))
         entry = plan.ledger
-        if (
-            entry is not None
-            and entry.clientify_written_at is not None
-            and cl_modified is not None
-            and cl_modified <= entry.clientify_written_at
-        ):
-            cl_modified = None  # the sync's own write moved it: no user change to date
+        # the sync's own write moves the contact's modified: not a user's change time
+        cl_modified = user_change_time(
+            parse_api_datetime(contact.get("modified")),
+            None if entry is None else entry.clientify_written_at,
+        )
         return merge_customer(
             SideValues.read(plan.desired, plan.issues, fs_modified, date_only),
             SideValues.read(clientify, issues, cl_modified),

@@ -17,7 +17,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from clientify_api import (
     ClientifyAuthError,
@@ -39,12 +39,13 @@ from customer_sync import (
     RejectWriter,
     RunSummary,
     append_history,
+    company_timezone,
     customer_from_client,
     link_code,
     write_private_text,
 )
 from factusol_api import FactusolClient, FactusolCredentials, FactusolError
-from sync_ledger import LedgerEntry, SyncLedger
+from sync_ledger import LedgerEntry, SyncLedger, open_ledger
 from sync_report import render_report_page
 
 from target_clientify.decide import Decider, Plan
@@ -59,7 +60,6 @@ from target_clientify.records import (
 from target_clientify.write import Writer
 
 DEFAULT_TIMEZONE = "Europe/Madrid"
-DEFAULT_LEDGER = "output/ledger/sync-ledger.sqlite"
 PROGRESS_SECONDS = 30.0
 MATCH_SCAN_PAGE_SIZE = 5000  # rows of CODCLI, NIFCLI, EMACLI per call (about 400 kB)
 FACTUSOL_SETTINGS = ("codigo_fabricante", "codigo_cliente", "base_datos", "password")
@@ -193,13 +193,10 @@ class ClientifyRun:
                 DEFAULT_REGION,
             )
             self.region = DEFAULT_REGION
-        zone = str(self.config.get("timezone") or "").strip() or account_zone or DEFAULT_TIMEZONE
         try:
-            self.tz = ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise TargetClientifyError(
-                f"timezone {zone[:40]!r} is not an IANA time zone name"
-            ) from None
+            self.tz = company_timezone(self.config.get("timezone"), account_zone)
+        except ValueError as exc:
+            raise TargetClientifyError(str(exc)) from None
         self.ledger = self._open_ledger()
         self.decider = Decider(
             link_field=self.link_field,
@@ -237,12 +234,10 @@ class ClientifyRun:
         )
 
     def _open_ledger(self) -> SyncLedger | None:
-        setting = self.config.get("ledger_uri")
-        value = DEFAULT_LEDGER if setting is None else str(setting).strip()
-        if not value:
-            return None
         try:
-            return SyncLedger(value, scope=self.client.account_fingerprint())
+            return open_ledger(
+                self.config.get("ledger_uri"), scope=self.client.account_fingerprint()
+            )
         except Exception as exc:  # SQLAlchemy: a ledger that cannot be opened stops the run
             raise TargetClientifyError(
                 f"cannot open the ledger (ledger_uri): {type(exc).__name__}"

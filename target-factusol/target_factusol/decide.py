@@ -22,6 +22,7 @@ from customer_sync import (
     SideValues,
     customer_from_row,
     merge_customer,
+    user_change_time,
 )
 from sync_ledger import LedgerEntry
 
@@ -185,14 +186,10 @@ class Decider:
     def _merge(self, item: Item, row: Mapping[str, Any], entry: LedgerEntry | None) -> MergeResult:
         factusol, issues = customer_from_row(row, region=self.region)
         fs_modified, date_only = fumcli(row, self.tz)
-        cl_modified = item.modified
-        if (
-            entry is not None
-            and entry.clientify_written_at is not None
-            and cl_modified is not None
-            and cl_modified <= entry.clientify_written_at
-        ):
-            cl_modified = None  # the sync's own write moved it: no user change to date
+        # the sync's own write moves the contact's modified: not a user's change time
+        cl_modified = user_change_time(
+            item.modified, None if entry is None else entry.clientify_written_at
+        )
         return merge_customer(
             SideValues.read(factusol, issues, fs_modified, date_only),
             SideValues.read(item.customer, item.issues, cl_modified),

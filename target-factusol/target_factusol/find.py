@@ -23,10 +23,10 @@ from customer_sync import (
     MatchCandidate,
     MatchDecision,
     RecordRejected,
+    contact_candidate,
     customer_from_contact,
     decide_match,
     link_code,
-    nif_identity,
 )
 from factusol_api import FactusolClient
 
@@ -230,14 +230,7 @@ class Finder:
         def contacts_as_candidates(kind: str, key: str) -> list[MatchCandidate]:
             found = index.by_nif(key) if kind == "nif" else index.by_email(key)
             unique = {int(c["id"]): c for c in found if is_id(c.get("id"))}
-            return [
-                MatchCandidate(
-                    cid,
-                    nif_identity(c.get("taxpayer_identification_number")),
-                    self.contact_link(c),
-                )
-                for cid, c in unique.items()
-            ]
+            return [contact_candidate(c, self.contact_link(c)) for c in unique.values()]
 
         def confirm(client: MatchCandidate) -> MatchDecision:
             # the same rule from the client's side: it must find this contact, and only it

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import requests
 from clientify_api import ClientifyClient, ClientifyError
@@ -31,10 +31,11 @@ from customer_sync import (
     RejectWriter,
     RunSummary,
     append_history,
+    company_timezone,
     write_private_text,
 )
 from factusol_api import FactusolClient, FactusolCredentials, FactusolError
-from sync_ledger import LedgerEntry, SyncLedger
+from sync_ledger import LedgerEntry, SyncLedger, open_ledger
 from sync_report import render_report_page
 
 from target_factusol.codes import CodeAllocator
@@ -43,8 +44,6 @@ from target_factusol.errors import FatalRunError
 from target_factusol.find import Finder, Item, is_id
 from target_factusol.write import Writer
 
-DEFAULT_TIMEZONE = "Europe/Madrid"
-DEFAULT_LEDGER = "output/ledger/sync-ledger.sqlite"
 PROGRESS_SECONDS = 30.0
 
 
@@ -77,24 +76,6 @@ def write_report_page(report_path: Path, timezone: str, logger: logging.Logger) 
         logger.warning("report page not written: %s", type(exc).__name__)
         return
     logger.info("report page: %s", page)
-
-
-def resolve_timezone(setting: object, account_zone: str | None) -> ZoneInfo:
-    """The company's zone: the ``timezone`` setting, else the Clientify account's, else Madrid."""
-    name = str(setting or "").strip() or account_zone or DEFAULT_TIMEZONE
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"timezone {name[:40]!r} is not an IANA time zone name") from None
-
-
-def open_ledger(setting: object, clientify: ClientifyClient) -> SyncLedger | None:
-    """The ledger at ``ledger_uri`` (a URL or a SQLite path; empty: no ledger), scoped to the
-    Clientify account."""
-    value = DEFAULT_LEDGER if setting is None else str(setting).strip()
-    if not value:
-        return None
-    return SyncLedger(value, scope=clientify.account_fingerprint())
 
 
 class SyncRun:
@@ -245,8 +226,8 @@ class SyncRun:
             ) from None
         region = country or str(config.get("country") or "ES").upper()
         try:
-            tz = resolve_timezone(config.get("timezone"), account_zone)
-            ledger = open_ledger(config.get("ledger_uri"), clientify)
+            tz = company_timezone(config.get("timezone"), account_zone)
+            ledger = open_ledger(config.get("ledger_uri"), scope=clientify.account_fingerprint())
         except ValueError as exc:
             raise FatalRunError(f"target-factusol: bad setting: {exc}") from None
         except Exception as exc:  # SQLAlchemy: a ledger that cannot be opened stops the run

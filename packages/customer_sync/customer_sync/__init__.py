@@ -1,7 +1,7 @@
 """customer_sync: the one mapping + normalization table between FactuSOL clients and Clientify
 contacts, the conflict rule, and the reject/plan/report writers. Pure: no HTTP, no singer_sdk."""
 
-from .conflict import ConflictPolicy, Side, decide_winner
+from .conflict import ConflictPolicy, Side, company_timezone, decide_winner
 from .identity import email_identity, is_placeholder_nif, link_code, nif_identity, parse_link_code
 from .keyindex import KeyIndex
 from .mapping import (
@@ -26,7 +26,14 @@ from .mapping import (
     customer_from_row,
     normalize_customer,
 )
-from .matching import AMBIGUOUS_POLICIES, MATCH_KEYS, MatchCandidate, MatchDecision, decide_match
+from .matching import (
+    AMBIGUOUS_POLICIES,
+    MATCH_KEYS,
+    MatchCandidate,
+    MatchDecision,
+    contact_candidate,
+    decide_match,
+)
 from .merge import (
     MERGE_FIELDS,
     FieldMerge,
@@ -36,6 +43,7 @@ from .merge import (
     merge_customer,
     next_base,
     same_value,
+    user_change_time,
 )
 from .model import TEXT_FIELDS, Customer, FieldDiff, FieldIssue
 from .normalize import (
@@ -105,6 +113,8 @@ __all__ = [
     "append_history",
     "clean_text",
     "client_changes",
+    "company_timezone",
+    "contact_candidate",
     "contact_changes",
     "country_alpha2",
     "country_name_es",
@@ -131,5 +141,6 @@ __all__ = [
     "parse_link_code",
     "phone_for_factusol",
     "same_value",
+    "user_change_time",
     "write_private_text",
 ]

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from typing import Literal
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["MADRID", "ConflictPolicy", "Side", "decide_winner"]
+__all__ = ["MADRID", "ConflictPolicy", "Side", "company_timezone", "decide_winner"]
 
 Side = Literal["factusol", "clientify"]
 MADRID = ZoneInfo("Europe/Madrid")
@@ -71,3 +71,13 @@ def decide_winner(
     if _local(clientify_modified, tz) > _local(factusol_modified, tz):
         return "clientify"
     return "factusol"
+
+
+def company_timezone(setting: object, account_zone: str | None) -> ZoneInfo:
+    """The zone FactuSOL's naive dates are read in: the ``timezone`` setting, else the Clientify
+    account's ``time_zone``, else Europe/Madrid. ValueError for a name that is no IANA zone."""
+    name = str(setting or "").strip() or account_zone or "Europe/Madrid"
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"timezone {name[:40]!r} is not an IANA time zone name") from None

@@ -22,9 +22,9 @@ Both targets call :func:`decide_match`; they only differ in how they count and l
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from .identity import email_identity, nif_identity
 
@@ -33,6 +33,7 @@ __all__ = [
     "MATCH_KEYS",
     "MatchCandidate",
     "MatchDecision",
+    "contact_candidate",
     "decide_match",
 ]
 
@@ -63,6 +64,12 @@ class MatchDecision:
     @property
     def candidate_keys(self) -> list[int | str]:
         return [c.key for c in self.candidates]
+
+
+def contact_candidate(contact: Mapping[str, Any], linked_to: str | None) -> MatchCandidate:
+    """A Clientify contact (list item or detail, with its ``id``) as a match candidate."""
+    nif = nif_identity(contact.get("taxpayer_identification_number"))
+    return MatchCandidate(contact["id"], nif, linked_to)
 
 
 def _identities(kind: KeyKind, nif: object, emails: Iterable[object]) -> list[str]:

@@ -31,6 +31,7 @@ __all__ = [
     "merge_customer",
     "next_base",
     "same_value",
+    "user_change_time",
 ]
 
 MERGE_FIELDS: tuple[str, ...] = TEXT_FIELDS
@@ -272,3 +273,11 @@ def agreed_values(factusol: Customer, clientify: Customer) -> dict[str, str]:
         if f is not None and c is not None and same_value(name, f, c):
             agreed[name] = c
     return agreed
+
+
+def user_change_time(modified: datetime | None, sync_wrote_at: datetime | None) -> datetime | None:
+    """A record's ``modified`` as a user's change time: None when it is not later than the
+    sync's own last write (that write moved it; when the user changed it is unknown)."""
+    if modified is None or sync_wrote_at is None:
+        return modified
+    return None if modified <= sync_wrote_at else modified

@@ -41,7 +41,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Engine, make_url
 
-__all__ = ["LedgerEntry", "SyncLedger", "ledger_url"]
+__all__ = ["DEFAULT_LEDGER", "LedgerEntry", "SyncLedger", "ledger_url", "open_ledger"]
+
+#: Where the targets keep the ledger unless ``ledger_uri`` says otherwise (one file, both).
+DEFAULT_LEDGER = "output/ledger/sync-ledger.sqlite"
 
 SIDES = ("factusol", "clientify")
 _CODES_PER_QUERY = 500
@@ -89,6 +92,12 @@ def ledger_url(value: str) -> URL:
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
     return url
+
+
+def open_ledger(setting: object, *, scope: str) -> SyncLedger | None:
+    """The ledger a ``ledger_uri`` setting names (None: the default file; empty: no ledger)."""
+    value = DEFAULT_LEDGER if setting is None else str(setting).strip()
+    return SyncLedger(value, scope=scope) if value else None
 
 
 def _now() -> str:
