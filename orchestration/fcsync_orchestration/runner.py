@@ -380,6 +380,74 @@ class SyncResult:
         return {str(k): int(v) for k, v in sorted(calls.items())}
 
 
+@dataclass
+class _Outcome:
+    returncode: int
+    tail: list[str]
+    errors: list[str]
+    timed_out: bool
+
+
+def _run_logged(
+    command: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    log_path: Path,
+    redact: Callable[[str], str],
+    on_line: Callable[[str], None] | None,
+    timeout: float,
+) -> _Outcome:
+    """Run `command` in its own process group, its output redacted into `log_path` (0600)."""
+    tail: deque[str] = deque(maxlen=_TAIL_LINES)
+    errors: list[str] = []
+    timed_out = threading.Event()
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with (
+        os.fdopen(fd, "w", encoding="utf-8") as log,
+        subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            umask=0o077,
+            start_new_session=True,  # its own process group: stopped as a whole
+        ) as proc,
+    ):
+
+        def on_timeout() -> None:
+            timed_out.set()
+            _stop_group(proc)
+
+        timer = threading.Timer(timeout, on_timeout)
+        timer.daemon = True
+        timer.start()
+        try:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                line = redact(raw.rstrip("\n"))
+                log.write(line + "\n")
+                tail.append(line)
+                match = _LEVEL.search(line)
+                if match:
+                    if match.group(1) != "warning":
+                        errors.append(line[-500:])
+                    if on_line is not None:
+                        on_line(line)
+            returncode = proc.wait()
+        except BaseException:
+            # Dagster stopping the run (or any error here) stops meltano and its plugins.
+            _stop_group(proc)
+            raise
+        finally:
+            timer.cancel()
+    return _Outcome(returncode, list(tail), errors, timed_out.is_set())
+
+
 def run_sync(
     tenants: Tenants,
     company: Company,
@@ -401,60 +469,24 @@ def run_sync(
     paths.create()
     sys_dir = paths.runs / f"{run_id}-{uuid.uuid4().hex[:8]}"
     env, secrets = build_env(tenants, company, environ=environ, sys_dir=sys_dir)
-    redact = _redactor(secrets)
     report_path = paths.report(direction.target)
     report_path.unlink(missing_ok=True)  # a report left by an earlier run is not this run's
     job = direction.meltano_job(full=full)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     log_path = paths.logs / f"{stamp}-{job}-{run_id[:8]}.log"
     command = meltano_command(tenants, company, direction, full=full, run_id=run_id)
-    tail: deque[str] = deque(maxlen=_TAIL_LINES)
-    errors: list[str] = []
-    timed_out = threading.Event()
     started = clock()
     _private_sys_dir(tenants.project_dir, sys_dir)
     try:
-        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as log:
-            proc = subprocess.Popen(
-                command,
-                cwd=paths.root,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                errors="replace",
-                umask=0o077,
-                start_new_session=True,  # its own process group: stopped as a whole
-            )
-
-            def on_timeout() -> None:
-                timed_out.set()
-                _stop_group(proc)
-
-            timer = threading.Timer(tenants.run_timeout_minutes * 60, on_timeout)
-            timer.daemon = True
-            timer.start()
-            try:
-                assert proc.stdout is not None
-                for raw in proc.stdout:
-                    line = redact(raw.rstrip("\n"))
-                    log.write(line + "\n")
-                    tail.append(line)
-                    match = _LEVEL.search(line)
-                    if match:
-                        if match.group(1) != "warning":
-                            errors.append(line[-500:])
-                        if on_line is not None:
-                            on_line(line)
-                returncode = proc.wait()
-            except BaseException:
-                # Dagster stopping the run (or any error here) stops meltano and its plugins.
-                _stop_group(proc)
-                raise
-            finally:
-                timer.cancel()
+        outcome = _run_logged(
+            command,
+            cwd=paths.root,
+            env=env,
+            log_path=log_path,
+            redact=_redactor(secrets),
+            on_line=on_line,
+            timeout=tenants.run_timeout_minutes * 60,
+        )
     finally:
         shutil.rmtree(sys_dir, ignore_errors=True)  # plugin configs and state of this run
     report: dict[str, Any] | None = None
@@ -471,13 +503,13 @@ def run_sync(
         meltano_job=job,
         state_id=direction.state_id(company.environment, company.id, full=full),
         run_id=run_id,
-        returncode=returncode,
+        returncode=outcome.returncode,
         seconds=round(clock() - started, 3),
         log_path=log_path,
         report_path=report_path,
         reject_path=paths.rejects(direction.target),
         report=report,
-        errors=errors[-20:],
-        tail=list(tail),
-        timed_out=timed_out.is_set(),
+        errors=outcome.errors[-20:],
+        tail=outcome.tail,
+        timed_out=outcome.timed_out,
     )
