@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo sandbox test lint typecheck unit e2e bench bench-fast clean
+.PHONY: setup demo sandbox test lint typecheck unit e2e bench bench-fast clean \
+	dagster-demo bench-tenants image-steps
 
 $(STAMP): requirements-dev.txt $(wildcard */pyproject.toml packages/*/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +27,8 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy packages/factusol_api/factusol_api packages/clientify_api/clientify_api packages/customer_sync/customer_sync
+	$(BIN)/mypy packages/factusol_api/factusol_api packages/clientify_api/clientify_api packages/customer_sync/customer_sync \
+		orchestration/fcsync_orchestration
 
 unit: setup
 	$(BIN)/pytest -m "not e2e" -q
@@ -42,6 +44,18 @@ bench: setup
 
 bench-fast: setup
 	$(BIN)/python scripts/bench.py --records 300 --latency-ms 0 --out output/bench-fast
+
+# Dagster UI (http://127.0.0.1:3000) over two demo companies on local sandboxes (tenants.demo.yaml).
+dagster-demo: setup
+	$(BIN)/python scripts/dagster_demo.py
+
+# 20 companies x 1,000 clients through Dagster + PostgreSQL (docs/benchmark.md, "Many companies").
+bench-tenants: setup
+	$(BIN)/python scripts/bench_tenants.py $(BENCH_ARGS)
+
+# The Dockerfile's install steps in a plain venv (needs the package registry, not Docker).
+image-steps:
+	PYTHON=$(PYTHON) scripts/check_image_steps.sh
 
 clean:
 	rm -rf $(VENV) .meltano output .sandbox
