@@ -26,7 +26,14 @@ from typing import Any
 
 import dagster as dg
 
-from .runner import DIRECTIONS, Direction, MissingSecretError, SyncResult, run_sync
+from .runner import (
+    DIRECTIONS,
+    Direction,
+    MissingSecretError,
+    SyncResult,
+    dotenv_plugin_settings,
+    run_sync,
+)
 from .tenants import JOB_KINDS, Company, Tenants, load_tenants
 
 __all__ = ["SyncConfig", "build_definitions", "defs", "job_name", "sync_asset"]
@@ -125,6 +132,12 @@ def sync_asset(tenants: Tenants, company: Company, direction: Direction) -> dg.A
                 "this run does not carry the company's tags (it was not launched from one of "
                 f"the {company.id}__* jobs): the run queue's per-company and per-account "
                 "limits do not apply to it"
+            )
+        if shared := dotenv_plugin_settings(tenants.project_dir):
+            context.log.warning(
+                f"{tenants.project_dir / '.env'} sets {', '.join(shared)}: Meltano applies "
+                "them to every company unless the company's run sets them (credentials, URLs "
+                "and paths are set per company); put plugin settings in the tenants file"
             )
         try:
             result = run_sync(

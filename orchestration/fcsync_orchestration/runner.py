@@ -45,6 +45,7 @@ __all__ = [
     "SyncResult",
     "build_env",
     "company_paths",
+    "dotenv_plugin_settings",
     "meltano_command",
     "meltano_executable",
     "run_sync",
@@ -293,6 +294,24 @@ def build_env(
     # Longest first, so that a secret containing another is redacted whole.
     redact = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
     return env, redact
+
+
+def dotenv_plugin_settings(project_dir: Path) -> list[str]:
+    """Plugin settings in the project's `.env`, which Meltano applies to every company.
+
+    Meltano reads that file itself: a variable there that a company's run does not set (say
+    TARGET_CLIENTIFY_DRY_RUN) applies to all companies. Plugin settings belong in the tenants
+    file; `.env` holds the companies' secrets.
+    """
+    path = project_dir / ".env"
+    if not path.is_file():
+        return []
+    names = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        name = line.strip().removeprefix("export ").partition("=")[0].strip()
+        if name.startswith(PLUGIN_PREFIXES) or name in PROD_VARIABLES:
+            names.append(name)
+    return sorted(set(names))
 
 
 def _private_sys_dir(project_dir: Path, run_dir: Path) -> None:

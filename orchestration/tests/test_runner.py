@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fcsync_orchestration.runner import DIRECTIONS, MissingSecretError, build_env, run_sync
+from fcsync_orchestration.runner import (
+    DIRECTIONS,
+    MissingSecretError,
+    build_env,
+    dotenv_plugin_settings,
+    run_sync,
+)
 from fcsync_orchestration.tenants import Tenants, load_tenants
 
 from .conftest import SECRETS, fake_calls, two_companies
@@ -238,3 +244,12 @@ def test_two_companies_write_to_separate_directories(
     assert a.log_path.parent != g.log_path.parent
     calls = fake_calls(tmp_path)
     assert [c["env"]["FACTUSOL_BASE_DATOS"] for c in calls] == ["FS001", "FS002"]
+
+
+def test_plugin_settings_in_the_project_env_file_are_named(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(
+        "# one company's old file\nFACTUSOL_PASSWORD=x\nexport TARGET_CLIENTIFY_DRY_RUN=true\n"
+        "ACME_CLIENTIFY_API_KEY=y\nDAGSTER_PG_PASSWORD=z\n"
+    )
+    assert dotenv_plugin_settings(tmp_path) == ["FACTUSOL_PASSWORD", "TARGET_CLIENTIFY_DRY_RUN"]
+    assert dotenv_plugin_settings(tmp_path / "missing") == []
