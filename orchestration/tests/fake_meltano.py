@@ -58,6 +58,7 @@ def main() -> int:
     if outcome == "hang":
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
         (record_dir / "child.pid").write_text(str(child.pid))
+        print("2026-01-01T00:00:01Z [warning  ] tap-x        slow API", flush=True)
         time.sleep(120)
         return 0
     job = sys.argv[sys.argv.index("run") + 1]

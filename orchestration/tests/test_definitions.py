@@ -42,6 +42,7 @@ def test_each_company_has_four_tagged_jobs_and_its_schedules(defs: dg.Definition
         "clientify_account": "globex-crm",
     }
     assert job.op_retry_policy is None  # retries are the asset's own policy
+    assert job.executor_def.name == "in_process"  # one step: no extra process per run
     schedules = {s.name: s for s in defs.schedules or []}
     assert len(schedules) == 8
     acme = schedules["acme__factusol_to_clientify_schedule"]

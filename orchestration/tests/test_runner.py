@@ -233,6 +233,25 @@ def test_a_run_past_its_timeout_is_stopped_with_its_children(
     assert not alive(child)  # the plugin-like child went with meltano
 
 
+def test_a_run_stopped_from_outside_takes_meltano_and_its_children_with_it(
+    tenants: Tenants, tmp_path: Path, secrets_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dagster stopping a run interrupts the step: the whole process group goes too."""
+    monkeypatch.setenv("FAKE_MELTANO_PLAN", "hang")
+
+    def interrupt(line: str) -> None:
+        raise KeyboardInterrupt(line)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sync(
+            tenants, tenants.company("acme"), F2C, full=False, run_id=RUN_ID, on_line=interrupt
+        )
+
+    assert not alive(int((tmp_path / "calls" / "child.pid").read_text()))
+    (call,) = fake_calls(tmp_path)
+    assert not Path(call["env"]["MELTANO_SYS_DIR_ROOT"]).exists()
+
+
 def test_two_companies_write_to_separate_directories(
     tenants: Tenants, tmp_path: Path, secrets_env: dict[str, str]
 ) -> None:
