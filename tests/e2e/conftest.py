@@ -190,10 +190,10 @@ def link_of(contact: dict[str, Any], name: str = "factusol_id") -> str | None:
 
 @pytest.fixture
 def project(
+    system_db: str | None,  # first: a skipped [postgresql] run starts no sandbox
     meltano_installed: None,
     factusol: SandboxProcess,
     clientify: SandboxProcess,
     tmp_path: Path,
-    system_db: str | None,
 ) -> Project:
     return Project(factusol=factusol, clientify=clientify, workdir=tmp_path, database_uri=system_db)
