@@ -93,6 +93,7 @@ class TreeRss:
         self.peak_rss = self.peak_pss = 0.0
         self.peak_rss_by_role: dict[str, float] = {}
         self.peak_processes = 0
+        self.loads: list[float] = []  # the machine's 1-min load average (others' work too)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -133,6 +134,7 @@ class TreeRss:
         self.peak_rss = max(self.peak_rss, rss)
         self.peak_pss = max(self.peak_pss, pss)
         self.peak_processes = max(self.peak_processes, len(procs))
+        self.loads.append(os.getloadavg()[0])
         for role, mb in by_role.items():
             self.peak_rss_by_role[role] = max(self.peak_rss_by_role.get(role, 0.0), mb)
 
@@ -143,7 +145,7 @@ class TreeRss:
 
     def reset(self) -> None:
         self.peak_rss = self.peak_pss = 0.0
-        self.peak_rss_by_role, self.peak_processes = {}, 0
+        self.peak_rss_by_role, self.peak_processes, self.loads = {}, 0, []
 
     def start(self) -> TreeRss:
         self._thread.start()
@@ -359,6 +361,10 @@ def run_phase(
         "peak_pss_mb": round(rss.peak_pss),
         "peak_rss_by_role_mb": {k: round(v) for k, v in sorted(rss.peak_rss_by_role.items())},
         "peak_processes": rss.peak_processes,
+        "load_avg": {
+            "mean": round(statistics.fmean(rss.loads), 1) if rss.loads else None,
+            "max": round(max(rss.loads), 1) if rss.loads else None,
+        },
         "runs": per_run,
     }
 
@@ -394,8 +400,8 @@ def render(results: dict[str, Any]) -> str:
         "",
         "| job | phase | companies | wall s | run s (min / median / max) | max queued s "
         "| peak RSS / PSS MB (processes) | API calls per company (min / median / max) "
-        "| same as alone | failed |",
-        "|---|---|--:|--:|---|--:|---|---|--:|--:|",
+        "| same as alone | failed | load avg (mean / max) |",
+        "|---|---|--:|--:|---|--:|---|---|--:|--:|---|",
     ]
     for step in results["steps"]:
         alone, together, s = step["alone"], step["together"], step["summary"]
@@ -403,7 +409,8 @@ def render(results: dict[str, Any]) -> str:
             f"| `{step['job']}` | alone | 1 | {alone['wall_s']} | {s['alone_running_s']} | - "
             f"| {alone['peak_rss_mb']} / {alone['peak_pss_mb']} ({alone['peak_processes']}) "
             f"| {s['alone_total_calls']} "
-            f"| - | {sum(r['status'] != 'SUCCESS' for r in alone['runs'].values())} |"
+            f"| - | {sum(r['status'] != 'SUCCESS' for r in alone['runs'].values())} "
+            f"| {alone['load_avg']['mean']} / {alone['load_avg']['max']} |"
         )
         rs, tc = s["running_s"], s["together_total_calls"]
         lines.append(
@@ -413,7 +420,7 @@ def render(results: dict[str, Any]) -> str:
             f"({together['peak_processes']}) "
             f"| {tc['min']} / {tc['median']} / {tc['max']} "
             f"| {s['companies_with_the_same_calls_as_alone']}/{together['companies']} "
-            f"| {s['failed']} |"
+            f"| {s['failed']} | {together['load_avg']['mean']} / {together['load_avg']['max']} |"
         )
     lines.append("")
     for step in results["steps"]:
