@@ -34,7 +34,7 @@ from .runner import (
     dotenv_plugin_settings,
     run_sync,
 )
-from .tenants import JOB_KINDS, Company, Tenants, load_tenants
+from .tenants import JOB_KINDS, Company, Tenants, TenantsError, load_tenants
 
 __all__ = ["SyncConfig", "build_definitions", "defs", "job_name", "sync_asset"]
 
@@ -148,8 +148,8 @@ def sync_asset(tenants: Tenants, company: Company, direction: Direction) -> dg.A
                 run_id=run.run_id,
                 on_line=context.log.warning,
             )
-        except MissingSecretError as exc:
-            # Retrying cannot help: the deployment's environment lacks the variable.
+        except (MissingSecretError, TenantsError) as exc:
+            # Retrying cannot help: the deployment's environment or file must be fixed.
             raise dg.Failure(description=str(exc), allow_retries=False) from None
         attempt = context.retry_number + 1
         if not result.ok:

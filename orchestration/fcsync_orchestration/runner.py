@@ -248,7 +248,10 @@ def build_env(
     given = {"LEDGER_URI": company.ledger_uri, "INDEX_CACHE_URI": company.index_cache_uri}
     for key, value in given.items():
         if value is not None:
-            uri = _format_uri(need(value), company, paths)
+            template = need(value)
+            if template:
+                value.check_per_company(template, key.lower())
+            uri = _format_uri(template, company, paths)
             uris[key] = uri
             if pw := _uri_password(uri):
                 secrets.append(pw)

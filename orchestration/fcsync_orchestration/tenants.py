@@ -72,6 +72,16 @@ class Value:
 
     literal: str | None = None
     env: str | None = None
+    shared: bool = False  # given in `defaults`: one value for every company
+
+    def check_per_company(self, resolved: str, what: str) -> None:
+        """A shared URI must name the company, or every company would use the same one."""
+        if self.shared and not any(p in resolved for p in URI_PLACEHOLDERS):
+            source = f"variable {self.env}" if self.env else "defaults"
+            raise TenantsError(
+                f"{what} from {source} is shared by every company and must contain "
+                "{company} or {company_dir}"
+            )
 
     def resolve(self, environ: Mapping[str, str]) -> str | None:
         """The value; None when the named variable is unset or empty."""
@@ -343,7 +353,9 @@ def _retries(raw: Any, where: str, base: Retries) -> Retries:
 
 def _uri(raw: Mapping[str, Any], key: str, where: str, *, shared: bool) -> Value | None:
     value = _value(raw, key, where, required=False)
-    if value is not None and value.literal is not None:
+    if value is None:
+        return None
+    if value.literal is not None:
         if ":" not in value.literal:
             raise TenantsError(f"{where}.{key}: {value.literal!r} is not a SQLAlchemy URL")
         if shared and not any(p in value.literal for p in URI_PLACEHOLDERS):
@@ -351,7 +363,7 @@ def _uri(raw: Mapping[str, Any], key: str, where: str, *, shared: bool) -> Value
                 f"{where}.{key}: a URI shared by every company must contain {{company}} or "
                 "{company_dir}, so that each company keeps its own"
             )
-    return value
+    return Value(literal=value.literal, env=value.env, shared=shared)
 
 
 COMPANY_KEYS = {

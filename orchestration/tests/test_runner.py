@@ -17,7 +17,7 @@ from fcsync_orchestration.runner import (
     dotenv_plugin_settings,
     run_sync,
 )
-from fcsync_orchestration.tenants import Tenants, load_tenants
+from fcsync_orchestration.tenants import Tenants, TenantsError, load_tenants
 
 from .conftest import SECRETS, fake_calls, two_companies
 
@@ -130,6 +130,21 @@ def test_ledger_and_cache_uris_are_passed_per_company_only_when_given(
     assert globex["TARGET_CLIENTIFY_INDEX_CACHE_URI"] == (
         f"sqlite:///{tenants.work_dir / 'globex'}/cache.sqlite"
     )
+
+
+def test_a_shared_uri_from_the_environment_must_name_the_company(
+    write_tenants: Callable[[dict[str, Any]], Path], tmp_path: Path
+) -> None:
+    doc = two_companies()
+    doc["defaults"]["index_cache_uri_env"] = "FCSYNC_CACHE_URI"
+    tenants = load_tenants(write_tenants(doc))
+    acme = tenants.company("acme")
+    ok = {**SECRETS, "FCSYNC_CACHE_URI": "sqlite:///{company_dir}/cache.sqlite"}
+    env, _ = build_env(tenants, acme, environ=ok, sys_dir=tmp_path)
+    assert env["TARGET_CLIENTIFY_INDEX_CACHE_URI"].endswith("/acme/cache.sqlite")
+    shared = {**SECRETS, "FCSYNC_CACHE_URI": "sqlite:////srv/cache.sqlite"}
+    with pytest.raises(TenantsError, match=r"FCSYNC_CACHE_URI.*must contain"):
+        build_env(tenants, acme, environ=shared, sys_dir=tmp_path)
 
 
 def test_an_unset_variable_stops_the_run_before_it_starts_naming_it(
