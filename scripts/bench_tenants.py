@@ -379,11 +379,11 @@ def summarize(alone: dict[str, Any], together: dict[str, Any]) -> dict[str, Any]
     return {
         "alone_calls": ref_calls,
         "alone_total_calls": sum(ref_calls.values()),
-        "together_total_calls": {"min": min(totals), "median": statistics.median(totals),
+        "together_total_calls": {"min": min(totals), "median": round(statistics.median(totals), 1),
                                  "max": max(totals)},
         "companies_with_the_same_calls_as_alone": same,
         "failed": sum(r["status"] != "SUCCESS" for r in together["runs"].values()),
-        "running_s": {"min": min(running), "median": statistics.median(running),
+        "running_s": {"min": min(running), "median": round(statistics.median(running), 1),
                       "max": max(running)},
         "alone_running_s": reference["running_s"],
         "queued_s_max": max(queued),
