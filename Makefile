@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo sandbox test lint typecheck unit e2e bench bench-fast clean \
+.PHONY: setup demo sandbox test lint typecheck unit e2e bench bench-fast report activate clean \
 	dagster-demo bench-tenants image-steps
 
 $(STAMP): requirements-dev.txt $(wildcard */pyproject.toml packages/*/pyproject.toml)
@@ -28,6 +28,7 @@ lint: setup
 
 typecheck: setup
 	$(BIN)/mypy packages/factusol_api/factusol_api packages/clientify_api/clientify_api packages/customer_sync/customer_sync \
+		packages/sync_ledger/sync_ledger packages/sync_report/sync_report packages/sync_activation/sync_activation \
 		orchestration/fcsync_orchestration
 
 unit: setup
@@ -44,6 +45,16 @@ bench: setup
 
 bench-fast: setup
 	$(BIN)/python scripts/bench.py --records 300 --latency-ms 0 --out output/bench-fast
+
+# The report page of the last runs: output/report.html (OUTPUT=dir for another output directory).
+OUTPUT ?= output
+report: setup
+	$(BIN)/fcsync-report --output-dir $(OUTPUT)
+
+# Check the accounts before the first sync: `make activate ENV=prod`.
+ENV ?= dev
+activate: setup
+	$(BIN)/fcsync-activate --environment $(ENV)
 
 # Dagster UI (http://127.0.0.1:3000) over two demo companies on local sandboxes (tenants.demo.yaml).
 dagster-demo: setup

@@ -10,13 +10,9 @@ from singer_sdk import Sink, Target
 from singer_sdk import typing as th
 from typing_extensions import override
 
-from target_clientify.sinks import (
-    INPUT_STREAM,
-    MATCH_KEYS,
-    ClientifyRun,
-    ClientsSink,
-    TargetClientifyError,
-)
+from target_clientify.records import INPUT_STREAM, MATCH_KEYS, TargetClientifyError
+from target_clientify.run import ClientifyRun
+from target_clientify.sinks import ClientsSink
 
 POLICIES = ["newest", "factusol", "clientify"]
 
@@ -80,16 +76,47 @@ class TargetClientify(Target):
             ),
         ),
         th.Property(
+            "ambiguous_match",
+            th.StringType(allowed_values=["reject", "create"]),
+            default="reject",
+            description=(
+                "A client without a linked contact whose NIF points to one contact and e-mail "
+                "to another: reject it with the candidates (link it by hand), or create a new "
+                "contact."
+            ),
+        ),
+        th.Property(
             "conflict_policy",
             th.StringType(allowed_values=POLICIES),
             default="newest",
-            description="Who wins when both sides changed the same customer since the last sync.",
+            description=(
+                "Who wins a field changed on both sides since the last sync (or, with no ledger "
+                "entry yet, a field the two sides hold differently)."
+            ),
         ),
         th.Property(
             "field_authority",
             th.ObjectType(additional_properties=th.StringType(allowed_values=POLICIES)),
             description=(
                 'Per-field owner overriding conflict_policy, e.g. {"email": "clientify"}.'
+            ),
+        ),
+        th.Property(
+            "timezone",
+            th.StringType,
+            description=(
+                "IANA time zone of FactuSOL's dates (FUMCLI). Default: the Clientify account's "
+                "time_zone, else Europe/Madrid."
+            ),
+        ),
+        th.Property(
+            "ledger_uri",
+            th.StringType,
+            default="output/ledger/sync-ledger.sqlite",
+            description=(
+                "The sync ledger (values each linked pair last agreed on): a SQLite file path or "
+                "a SQLAlchemy URL such as postgresql+psycopg://user:pw@host/db. Shared by both "
+                "targets; empty = no ledger (conflict policy on dates only)."
             ),
         ),
         th.Property(
@@ -158,6 +185,42 @@ class TargetClientify(Target):
                 "Scan every contact again when the index cache's last full scan is older than "
                 "this many hours (deleted contacts are detected on every run by their count)."
             ),
+        ),
+        th.Property(
+            "factusol_api_url",
+            th.StringType,
+            default="https://api.sdelsol.com",
+            description=(
+                "FactuSOL API base URL, read only: first-run matching counts how many clients "
+                "share a NIF or e-mail."
+            ),
+        ),
+        th.Property(
+            "factusol_codigo_fabricante",
+            th.StringType,
+            description="FactuSOL developer (fabricante) code (optional, see factusol_api_url).",
+        ),
+        th.Property(
+            "factusol_codigo_cliente",
+            th.StringType,
+            description="FactuSOL customer (licensee) code (optional, see factusol_api_url).",
+        ),
+        th.Property(
+            "factusol_base_datos",
+            th.StringType,
+            description="FactuSOL company database id, e.g. FS001 (optional).",
+        ),
+        th.Property(
+            "factusol_password",
+            th.StringType,
+            secret=True,
+            description="FactuSOL API password (optional, see factusol_api_url).",
+        ),
+        th.Property(
+            "factusol_ejercicio",
+            th.StringType,
+            default="auto",
+            description="FactuSOL fiscal year to read (`auto`: the current one if it exists).",
         ),
         th.Property(
             "timeout",

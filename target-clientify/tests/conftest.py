@@ -68,6 +68,7 @@ def config(clientify: SandboxProcess, tmp_path: Path) -> dict[str, Any]:
         "reject_file": str(tmp_path / "rejects.jsonl"),
         "report_file": str(tmp_path / "report.json"),
         "index_cache_file": str(tmp_path / "contacts.sqlite"),
+        "ledger_uri": str(tmp_path / "ledger.sqlite"),
         "rate_limit": 200,
         "max_retries": 0,
     }

@@ -81,23 +81,32 @@ def test_unparseable_modified_is_synced_as_unknown_with_a_warning(
     assert not any(bad in r.getMessage() for r in caplog.records)  # no value in any log line
 
 
-def test_unknown_modified_loses_conflicts_to_clientify(
+def test_unknown_modified_still_carries_a_factusol_only_change(
     clientify: SandboxProcess, run_target: RunTarget
 ) -> None:
     run_target(singer(client(921)))
+
+    run_target(singer(client(921, fiscal_name="Nombre Nuevo S.L.", modified="0000-00-00")))
+
+    # only FactuSOL changed since the ledger: the dates are not asked
+    assert one(clientify, 921)["first_name"] == "Nombre Nuevo S.L."
+
+
+@pytest.mark.parametrize(("policy", "name"), [("newest", "Del CRM"), ("factusol", "Nuevo SL")])
+def test_unknown_modified_loses_conflicts_to_clientify(
+    clientify: SandboxProcess, run_target: RunTarget, policy: str, name: str
+) -> None:
+    run_target(singer(client(921)))
+    clientify.admin("PATCH", f"contacts/{one(clientify, 921)['id']}", {"first_name": "Del CRM"})
     clientify.clear_requests()
 
-    out = run_target(singer(client(921, fiscal_name="Nombre Nuevo S.L.", modified="0000-00-00")))
-
-    assert writes(clientify) == []
-    assert one(clientify, 921)["first_name"] == "Cliente 921 S.L."
-    assert out.report["counts"]["conflicts"] == 1
-    # with FactuSOL as the authority the unknown time does not matter
-    run_target(
-        singer(client(921, fiscal_name="Nombre Nuevo S.L.", modified="0000-00-00")),
-        conflict_policy="factusol",
+    out = run_target(
+        singer(client(921, fiscal_name="Nuevo SL", modified="0000-00-00")), conflict_policy=policy
     )
-    assert one(clientify, 921)["first_name"] == "Nombre Nuevo S.L."
+
+    # both changed: an unknown time loses to Clientify's; FactuSOL as the authority ignores it
+    assert one(clientify, 921)["first_name"] == name
+    assert out.report["counts"]["conflicts"] == 1
 
 
 def test_reject_file_keeps_an_unparseable_date_as_it_was_sent(

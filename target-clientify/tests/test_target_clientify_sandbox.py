@@ -149,32 +149,62 @@ def test_edited_client_updates_only_its_contact_and_only_changed_fields(
     assert not any(w["method"] == "PUT" for w in writes(clientify))
 
 
-def test_clientify_newer_change_wins_and_is_logged_as_conflict(
-    clientify: SandboxProcess, run_target: RunTarget, caplog: pytest.LogCaptureFixture
+def test_clientify_only_change_is_kept_whatever_the_dates(
+    clientify: SandboxProcess, run_target: RunTarget
 ) -> None:
     run_target("new_clients.singer")
     c101 = one(clientify, 101)
-    # edited in Clientify after the client's FUMCLI (2026-01-10): Clientify wins the name
     clientify.admin("PATCH", f"contacts/{c101['id']}", {"first_name": "Talleres Pérez (CRM)"})
     clientify.clear_requests()
 
-    with caplog.at_level(logging.INFO):
-        out = run_target("new_clients.singer")
+    out = run_target("new_clients.singer")
 
+    # only Clientify changed since the ledger: its value stays (and travels the other way)
     assert writes(clientify) == []
     assert one(clientify, 101)["first_name"] == "Talleres Pérez (CRM)"
+    assert out.report["counts"]["conflicts"] == 0
+
+
+@pytest.mark.parametrize(
+    ("settings", "winner"),
+    [({}, "clientify"), ({"field_authority": {"name": "factusol"}}, "factusol")],
+)
+def test_change_on_both_sides_is_a_conflict_settled_by_the_policy_and_logged(
+    clientify: SandboxProcess,
+    run_target: RunTarget,
+    caplog: pytest.LogCaptureFixture,
+    settings: dict[str, Any],
+    winner: str,
+) -> None:
+    run_target("new_clients.singer")
+    c101 = one(clientify, 101)
+    # edited in Clientify now, and in FactuSOL on 2026-01-10 (FUMCLI): Clientify is newer
+    clientify.admin("PATCH", f"contacts/{c101['id']}", {"first_name": "Talleres Pérez (CRM)"})
+    renamed = fixture_text("new_clients.singer").replace(
+        "Talleres Pérez S.L.", "Talleres Pérez e Hijos S.L."
+    )
+    values = {"factusol": "Talleres Pérez e Hijos S.L.", "clientify": "Talleres Pérez (CRM)"}
+    clientify.clear_requests()
+
+    with caplog.at_level(logging.INFO):
+        out = run_target(renamed, **settings)
+
+    assert one(clientify, 101)["first_name"] == values[winner]
+    assert bool(writes(clientify)) is (winner == "factusol")
     assert out.report["counts"]["conflicts"] == 1
     conflict = [p for p in out.plan if p["action"] == "conflict"]
     assert conflict[0]["key"] == 101
     assert conflict[0]["diffs"][0]["field"] == "name"
+    assert conflict[0]["winner"] == winner
+    assert conflict[0]["values"] == values
     line = next(r.getMessage() for r in caplog.records if "conflict on name" in r.getMessage())
     assert "client 101" in line
     assert "Talleres" not in line  # no values at INFO
-
-    # with FactuSOL as the authority for the name, the same input overwrites it
-    out = run_target("new_clients.singer", field_authority={"name": "factusol"})
-    assert one(clientify, 101)["first_name"] == "Talleres Pérez S.L."
-    assert out.report["counts"]["updated"] == 1
+    # settled once: the next run finds nothing to decide
+    clientify.clear_requests()
+    again = run_target(renamed, **settings)
+    assert again.report["counts"]["conflicts"] == 0
+    assert writes(clientify) == []
 
 
 # ---------------------------------------------------------------------------- bad values
@@ -234,7 +264,7 @@ def test_duplicate_factusol_id_is_rejected_and_neither_contact_updated(
 # ---------------------------------------------------------------------------- first-run matching
 
 
-def test_matching_by_nif_and_email_links_and_ambiguity_is_rejected(
+def test_matching_links_unique_candidates_and_creates_the_rest(
     clientify: SandboxProcess, run_target: RunTarget
 ) -> None:
     by_nif = admin_contact(
@@ -247,6 +277,8 @@ def test_matching_by_nif_and_email_links_and_ambiguity_is_rejected(
     by_email = admin_contact(
         clientify, first_name="Por Email", emails=[{"email": "match402@example.com", "type": 4}]
     )
+    # one NIF on two contacts identifies neither; an e-mail of a contact linked elsewhere
+    # makes it no candidate: both clients are created, never lost, nothing merged
     twin_a = admin_contact(clientify, first_name="A", taxpayer_identification_number="A58818501")
     twin_b = admin_contact(clientify, first_name="B", taxpayer_identification_number="A58818501")
     other = admin_contact(
@@ -257,7 +289,7 @@ def test_matching_by_nif_and_email_links_and_ambiguity_is_rejected(
     )
     clientify.clear_requests()
 
-    out = run_target("match_by_nif_or_email.singer", max_reject_percent=100)
+    out = run_target("match_by_nif_or_email.singer")
 
     assert one(clientify, 401)["id"] == by_nif["id"]
     assert one(clientify, 402)["id"] == by_email["id"]
@@ -267,26 +299,45 @@ def test_matching_by_nif_and_email_links_and_ambiguity_is_rejected(
         "factusol",
     }
     assert "crm401@example.com" in [e["email"] for e in linked["emails"]]  # other email kept
-    assert 403 not in by_code(clientify)
-    assert 404 not in by_code(clientify)
-    assert len(by_code(clientify)[405]) == 1  # no candidate: created
-    reasons = {r["record"]["code"]: r["_reject"]["reason"] for r in out.rejects if "record" in r}
-    assert str(twin_a["id"]) in reasons[403]
-    assert str(twin_b["id"]) in reasons[403]
-    assert str(other["id"]) in reasons[404]
-    assert "9999" in reasons[404]
+    for code in (403, 404, 405):
+        assert len(by_code(clientify)[code]) == 1, code  # created once
+        assert one(clientify, code)["id"] not in {twin_a["id"], twin_b["id"], other["id"]}
     main = [p["action"] for p in out.plan if p["key"] in (401, 402) and p["action"] != "conflict"]
     assert main == ["link", "link"]
-    # the CRM contacts changed after FUMCLI: their own differing values win (newest)
+    # no ledger entry yet and both hold a name: the CRM contacts changed after FUMCLI (newest)
     assert {p["key"] for p in out.plan if p["action"] == "conflict"} == {401, 402}
     assert linked["first_name"] == "Por NIF"
     counts = out.report["counts"]
-    assert (counts["linked"], counts["created"], counts["rejected"]) == (2, 1, 2)
+    assert (counts["linked"], counts["created"], counts["rejected"]) == (2, 3, 0)
 
     # empty match_fallback: link by factusol_id only
     clientify.clear_requests()
-    out = run_target("match_by_nif_or_email.singer", match_fallback=[], max_reject_percent=100)
-    assert out.report["counts"]["created"] == 2  # 403 and 404 now created, nothing linked
+    out = run_target("match_by_nif_or_email.singer", match_fallback=[])
+    assert out.report["counts"]["created"] == 0  # all five are linked now
+
+
+def test_ambiguous_match_is_rejected_with_its_candidates_or_created(
+    clientify: SandboxProcess, run_target: RunTarget
+) -> None:
+    nif_one = admin_contact(clientify, first_name="X", taxpayer_identification_number="A58818501")
+    mail_one = admin_contact(
+        clientify, first_name="Y", emails=[{"email": "ambiguo@example.com", "type": 4}]
+    )
+    text = fixture_text("match_by_nif_or_email.singer").replace(
+        '"email": "", "web": ""', '"email": "ambiguo@example.com", "web": ""', 1
+    )
+    lines = [x for x in text.splitlines() if '"code": 4' not in x or '"code": 403' in x]
+    clientify.clear_requests()
+
+    out = run_target("\n".join(lines) + "\n", max_reject_percent=100)
+
+    reject = next(p for p in out.plan if p["action"] == "reject")
+    assert reject["key"] == 403
+    assert reject["code"] == "ambiguous_match"
+    assert reject["candidates"] == [nif_one["id"], mail_one["id"]]
+    assert [w for w in writes(clientify) if "/contacts/" in w["path"]] == []
+    out = run_target("\n".join(lines) + "\n", ambiguous_match="create")
+    assert [p["action"] for p in out.plan] == ["create"]
 
 
 # ---------------------------------------------------------------------------- dry run

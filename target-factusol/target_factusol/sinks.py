@@ -9,20 +9,14 @@ from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.sinks import BatchSink
 from typing_extensions import override
 
+from target_factusol.records import INVALID_KEY, MISSING_KEYS
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from singer_sdk import Target
 
-    from target_factusol.sync import SyncRun
-
-CONTACTS_STREAM = "contacts"
-# Set on a record that failed schema validation or date parsing, or arrived without its key
-# property; the batch rejects it.
-INVALID_KEY = "__target_factusol_invalid__"
-# The key properties a record arrived without (filled with None for the SDK's key check, taken
-# out again before the record is rejected, so the reject file keeps it as it was sent).
-MISSING_KEYS = "__target_factusol_missing_keys__"
+    from target_factusol.run import SyncRun
 
 
 class ContactsSink(BatchSink):

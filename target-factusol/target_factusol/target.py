@@ -12,8 +12,9 @@ from singer_sdk.sinks import Sink
 from typing_extensions import override
 
 from target_factusol.errors import FatalRunError
-from target_factusol.sinks import CONTACTS_STREAM, ContactsSink
-from target_factusol.sync import SyncRun
+from target_factusol.records import CONTACTS_STREAM
+from target_factusol.run import SyncRun
+from target_factusol.sinks import ContactsSink
 
 _POLICIES = ("newest", "factusol", "clientify")
 _FIELDS = TEXT_FIELDS  # the fields field_authority may name
@@ -129,11 +130,24 @@ class TargetFactusol(Target):
             ),
         ),
         th.Property(
+            "ambiguous_match",
+            th.StringType,
+            default="reject",
+            allowed_values=["reject", "create"],
+            description=(
+                "A contact without a link whose NIF points to one client and e-mail to another: "
+                "reject it with the candidates (link it by hand), or create a new client."
+            ),
+        ),
+        th.Property(
             "conflict_policy",
             th.StringType,
             default="newest",
             allowed_values=["newest", "factusol", "clientify"],
-            description="Who wins when both sides changed the same customer since the last sync.",
+            description=(
+                "Who wins a field changed on both sides since the last sync (or, with no ledger "
+                "entry yet, a field the two sides hold differently)."
+            ),
         ),
         th.Property(
             "field_authority",
@@ -145,6 +159,24 @@ class TargetFactusol(Target):
                 additional_properties=False,
             ),
             description='Per-field owner overriding conflict_policy, e.g. {"phone": "factusol"}.',
+        ),
+        th.Property(
+            "timezone",
+            th.StringType,
+            description=(
+                "IANA time zone of FactuSOL's dates (FUMCLI). Default: the Clientify account's "
+                "time_zone, else Europe/Madrid."
+            ),
+        ),
+        th.Property(
+            "ledger_uri",
+            th.StringType,
+            default="output/ledger/sync-ledger.sqlite",
+            description=(
+                "The sync ledger (values each linked pair last agreed on): a SQLite file path or "
+                "a SQLAlchemy URL such as postgresql+psycopg://user:pw@host/db. Shared by both "
+                "targets; empty = no ledger (conflict policy on dates only)."
+            ),
         ),
         th.Property(
             "dry_run",

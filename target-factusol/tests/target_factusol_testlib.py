@@ -84,6 +84,7 @@ class Harness:
             "reject_file": str(self.tmp / "rejects.jsonl"),
             "report_file": str(self.tmp / "report.json"),
             "index_cache_file": str(self.tmp / "contacts.sqlite"),
+            "ledger_uri": str(self.tmp / "ledger.sqlite"),
             "max_retries": 1,
         }
         config.update(overrides)

@@ -85,44 +85,44 @@ def test_concurrent_creations_never_reuse_a_code_and_each_contact_gets_one_clien
 
 
 @pytest.mark.parametrize("workers", [1, 8])
-def test_two_contacts_matching_one_unlinked_client_link_one_reject_the_other(
+def test_two_contacts_sharing_a_nif_never_adopt_the_client_each_is_created(
     harness: Harness, workers: int
 ) -> None:
-    harness.put_client(CODCLI=601, NOFCLI="Sofía Lara", NIFCLI="87654321X", FUMCLI="2025-01-01")
-    msgs = contacts_msgs(2, taxpayer_identification_number="87654321X")
+    # Two CRM contacts with one NIF (two people of one company): the NIF identifies none of
+    # them, so neither adopts client 601 and neither is lost: each gets its own client.
+    harness.put_client(CODCLI=601, NOFCLI="Sofía Lara", NIFCLI="31415926L", FUMCLI="2025-01-01")
+    msgs = contacts_msgs(2, taxpayer_identification_number="31415926L")
     harness.put_contacts(msgs)
-    before = set(harness.clients())
+    before = harness.clients()
 
-    out = harness.run(msgs, max_workers=workers, max_reject_percent=100)
+    out = harness.run(msgs, max_workers=workers)
 
     contacts = harness.contacts()
-    assert link_of(contacts[FIRST_ID]) == "601"  # the first in record order
-    assert link_of(contacts[FIRST_ID + 1]) is None
-    assert set(harness.clients()) == before  # nothing created
-    assert [(p["action"], p["key"]) for p in out.plan] == [
-        ("link", FIRST_ID),
-        ("reject", FIRST_ID + 1),
-    ]
-    assert "already linked: 601" in out.plan[1]["reason"]
-    assert [r["record"]["id"] for r in out.rejects if r["type"] == "RECORD"] == [FIRST_ID + 1]
+    links = {link_of(contacts[FIRST_ID]), link_of(contacts[FIRST_ID + 1])}
+    assert "601" not in links
+    assert len(links) == 2
+    assert harness.clients()[601] == before[601]
+    assert [p["action"] for p in out.plan] == ["create", "create"]
+    assert out.rejects == []
 
 
 @pytest.mark.parametrize(("workers", "batch"), [(1, 500), (8, 500), (8, 1)])
-def test_contact_matching_a_client_created_for_an_earlier_contact_is_rejected(
+def test_contacts_sharing_an_email_are_each_created_once(
     harness: Harness, workers: int, batch: int
 ) -> None:
-    # Same e-mail, no existing client: the first is created; the second would match it (the
-    # same decision whether both are in one batch or not, and whatever the thread count).
+    # A shared address (a gestoría's) identifies nobody: each contact gets its own client, the
+    # same whether both are in one batch or not, and whatever the thread count.
     msgs = contacts_msgs(2, emails=[{"id": 104200000, "type": 4, "email": "shared@example.es"}])
     harness.put_contacts(msgs)
 
-    out = harness.run(msgs, max_workers=workers, batch_size_rows=batch, max_reject_percent=100)
+    out = harness.run(msgs, max_workers=workers, batch_size_rows=batch)
 
-    created = marked(harness.clients(), FIRST_ID)
-    assert len(created) == 1
-    assert marked(harness.clients(), FIRST_ID + 1) == []
-    assert [p["action"] for p in out.plan] == ["create", "reject"]
-    assert f"already linked: {created[0]}" in out.plan[1]["reason"]
+    first, second = marked(harness.clients(), FIRST_ID), marked(harness.clients(), FIRST_ID + 1)
+    assert len(first) == len(second) == 1
+    assert first != second
+    assert [p["action"] for p in out.plan] == ["create", "create"]
+    again = harness.run(harness.current_messages(), max_workers=workers)
+    assert {p["action"] for p in again.plan} == {"unchanged"}
 
 
 def test_max_workers_below_one_is_a_bad_setting(harness: Harness) -> None:

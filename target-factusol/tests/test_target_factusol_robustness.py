@@ -72,10 +72,9 @@ def test_field_warnings_log_contact_field_and_problem_never_the_value(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
     harness.put_contacts(messages("new_contact"))
-    long_email = "zq" * 150 + "@example.com"
     record = new_contact(
-        taxpayer_identification_number="QX-NOT-A-NIF-77",  # a mapping warning (_read)
-        emails=[{"id": 1, "type": 4, "email": long_email}],  # a FactuSOL fit warning (_warn)
+        taxpayer_identification_number="QX-NOT-A-NIF-77",  # a mapping warning (read)
+        first_name="Zq" * 60,  # a FactuSOL fit warning (NOFCLI holds 100 characters)
     )
 
     # INFO and up: the SDK's own DEBUG line "Processed record: {context}" dumps the batch
@@ -84,10 +83,10 @@ def test_field_warnings_log_contact_field_and_problem_never_the_value(
 
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(f"contact {CONTACT}: nif: " in w for w in warnings), warnings
-    assert any(f"contact {CONTACT}: email: does not fit FactuSOL" in w for w in warnings)
+    assert any(f"contact {CONTACT}: name: truncated to 100 chars" in w for w in warnings)
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "QX-NOT" not in text
-    assert "zqzq" not in text
+    assert "ZqZq" not in text
     assert out.report["counts"]["warnings"] >= 2
 
 

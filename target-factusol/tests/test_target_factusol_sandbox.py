@@ -24,7 +24,7 @@ def old_client_501(h: Harness) -> None:
     h.put_client(
         CODCLI=501,
         NOFCLI="Marta Ruiz Soler",
-        NIFCLI="12345678Z",
+        NIFCLI="52873145D",
         EMACLI="marta.vieja@example.es",
         TELCLI="699111222",
         DOMCLI="Calle Vieja 1",
@@ -38,6 +38,13 @@ def old_client_501(h: Harness) -> None:
 
 
 # ----------------------------------------------------------------------------- creation
+
+
+def with_records(msgs: list[dict], **values: Any) -> list[dict]:
+    for msg in msgs:
+        if msg["type"] == "RECORD":
+            msg["record"].update(values)
+    return msgs
 
 
 def with_tags(msgs: list[dict], tags: list[str]) -> list[dict]:
@@ -61,7 +68,7 @@ def test_new_contact_created_once_with_marker_and_linked(harness: Harness) -> No
     assert code == max(before) + 1
     assert marker_ids(row["OBSCLI"]) == {CONTACT}
     assert row["NOFCLI"] == "Lucía Ferrer Gil"
-    assert row["NIFCLI"] == "12345678Z"
+    assert row["NIFCLI"] == "52873145D"
     assert row["TELCLI"] == "612345678"  # national form for the account's region
     assert row["PAICLI"] == "724"
     assert row["FALCLI"].startswith("20")
@@ -176,7 +183,7 @@ def test_failed_write_back_then_rerun_links_the_same_client(
         raise KeyboardInterrupt("killed between the two writes")
 
     with monkeypatch.context() as m:
-        m.setattr("target_factusol.sync.SyncRun._after_insert", killed)
+        m.setattr("target_factusol.write.Writer.after_insert", killed)
         with pytest.raises(KeyboardInterrupt):
             harness.run(msgs)
     assert len(marked(harness.clients(), CONTACT)) == 1
@@ -299,7 +306,7 @@ def test_duplicate_contact_in_batch_keeps_last(harness: Harness) -> None:
 
 
 def test_match_by_nif_adopts_unique_unlinked_client(harness: Harness) -> None:
-    harness.put_client(CODCLI=601, NOFCLI="Sofía Lara", NIFCLI="87.654.321-X", FUMCLI="2025-01-01")
+    harness.put_client(CODCLI=601, NOFCLI="Sofía Lara", NIFCLI="31.415.926-L", FUMCLI="2025-01-01")
     msgs = messages("match_by_nif")
     harness.put_contacts(msgs)
 
@@ -322,17 +329,23 @@ def test_match_by_email_adopts_unique_unlinked_client(harness: Harness) -> None:
     assert link_of(harness.contacts()[CONTACT]) == "602"
     link = next(p for p in out.plan if p["action"] == "link")
     assert link["reason"] == "same email"
-    # The client was saved in FactuSOL just now (FUMCLI today): its differing values win.
-    assert {p["action"] for p in out.plan} == {"link", "conflict"}
+    # No ledger entry yet: an empty value never replaces a non-empty one, so the contact's
+    # phone and address fill the client's empty columns, whatever the dates say.
+    assert {p["action"] for p in out.plan} == {"link"}
+    client = harness.clients()[602]
+    assert (client["TELCLI"], client["DOMCLI"]) == ("677000222", "Calle Mayor 1")
 
 
 def test_a_verdict_for_factusol_at_link_time_holds_in_the_next_runs(harness: Harness) -> None:
-    # FactuSOL saved after the contact's last edit: its values win when the contact is linked.
-    # The link write-back then makes the contact look newer; FUMCLI is stamped so the next run
-    # does not reverse the verdict and overwrite the client with the contact's values.
+    # FactuSOL saved after the contact's last edit: its differing value wins when the contact
+    # is linked. The link write-back then makes the contact look newer; the ledger (not the
+    # dates) keeps the verdict, so the next run does not overwrite the client.
     two_days_ago = (dt.date.today() - dt.timedelta(days=2)).isoformat()
     harness.put_client(
-        CODCLI=602, NOFCLI="Tomás Vega", EMACLI="tomas.vega@example.es", FUMCLI=two_days_ago
+        CODCLI=602,
+        NOFCLI="Tomás Vega Ruiz",
+        EMACLI="tomas.vega@example.es",
+        FUMCLI=two_days_ago,
     )
     msgs = messages("match_by_email")
     harness.put_contacts(msgs)
@@ -340,20 +353,28 @@ def test_a_verdict_for_factusol_at_link_time_holds_in_the_next_runs(harness: Har
     first = harness.run(msgs)
 
     assert {p["action"] for p in first.plan} == {"link", "conflict"}
-    assert harness.clients()[602]["FUMCLI"].startswith(dt.date.today().isoformat())
-    assert harness.clients()[602]["NOFCLI"] == "Tomás Vega"
+    conflict = next(p for p in first.plan if p["action"] == "conflict")
+    assert conflict["winner"] == "factusol"
+    assert conflict["values"] == {"factusol": "Tomás Vega Ruiz", "clientify": "Tomás Vega"}
+    assert harness.clients()[602]["NOFCLI"] == "Tomás Vega Ruiz"
     harness.clear_logs()
 
-    harness.run(harness.current_messages())
+    again = harness.run(harness.current_messages())
 
     assert harness.writes()["factusol"] == []
-    assert harness.clients()[602]["NOFCLI"] == "Tomás Vega"
+    assert harness.clients()[602]["NOFCLI"] == "Tomás Vega Ruiz"
+    assert [p["action"] for p in again.plan] == ["unchanged"]
 
 
 def test_ambiguous_match_is_rejected_with_candidate_codes(harness: Harness) -> None:
-    harness.put_client(CODCLI=603, NOFCLI="Raúl Doble", NIFCLI="11111111H")
-    harness.put_client(CODCLI=604, NOFCLI="Raúl Doble SL", NIFCLI="ES11111111H")
-    msgs = messages("ambiguous_match")
+    # the contact's NIF is client 603's, its e-mail client 604's: which one is it?
+    harness.put_client(CODCLI=603, NOFCLI="Raúl Doble", NIFCLI="27182818S")
+    harness.put_client(CODCLI=604, NOFCLI="Raúl Doble SL", EMACLI="raul@doble.es")
+    msgs = with_records(
+        messages("new_contact"),
+        taxpayer_identification_number="27182818-S",
+        emails=[{"id": 104000001, "type": 4, "email": "Raul@Doble.es"}],
+    )
     harness.put_contacts(msgs)
     before = harness.clients()
 
@@ -361,12 +382,46 @@ def test_ambiguous_match_is_rejected_with_candidate_codes(harness: Harness) -> N
 
     assert harness.clients() == before
     assert out.plan[0]["action"] == "reject"
-    assert "603, 604" in out.plan[0]["reason"]
+    assert out.plan[0]["code"] == "ambiguous_match"
+    assert out.plan[0]["candidates"] == [603, 604]
+    assert "FactuSOL 603 (same nif); FactuSOL 604 (same email)" in out.plan[0]["reason"]
     assert link_of(harness.contacts()[CONTACT]) is None
+    # ambiguous_match: create -> a new client, nothing merged
+    created = harness.run(msgs, ambiguous_match="create")
+    assert [p["action"] for p in created.plan] == ["create"]
+    assert len(marked(harness.clients(), CONTACT)) == 1
+
+
+@pytest.mark.parametrize(
+    ("clients", "nif"),
+    [
+        # placeholder NIFs never match
+        ([{"CODCLI": 603, "NIFCLI": "00000000T"}], "00000000T"),
+        ([{"CODCLI": 603, "NIFCLI": "SIN NIF"}], "SIN NIF"),
+        # branches under one NIF: it identifies none of them
+        (
+            [{"CODCLI": 603, "NIFCLI": "27182818S"}, {"CODCLI": 604, "NIFCLI": "ES27182818S"}],
+            "27182818S",
+        ),
+    ],
+)
+def test_a_nif_that_identifies_nobody_creates_a_new_client(
+    harness: Harness, clients: list[dict[str, Any]], nif: str
+) -> None:
+    for row in clients:
+        harness.put_client(NOFCLI="Sucursal", **row)
+    msgs = with_records(messages("new_contact"), taxpayer_identification_number=nif)
+    harness.put_contacts(msgs)
+
+    out = harness.run(msgs)
+
+    assert [p["action"] for p in out.plan] == ["create"]
+    (code,) = marked(harness.clients(), CONTACT)
+    assert code not in {row["CODCLI"] for row in clients}
 
 
 def test_empty_match_fallback_never_matches(harness: Harness) -> None:
-    harness.put_client(CODCLI=601, NOFCLI="Sofía Lara", NIFCLI="87654321X")
+    harness.put_client(CODCLI=601, NOFCLI="Sofía Lara", NIFCLI="31415926L")
     msgs = messages("match_by_nif")
     harness.put_contacts(msgs)
 
@@ -408,7 +463,7 @@ def test_missing_client_recreated_under_its_code(harness: Harness) -> None:
 
 def test_dry_run_writes_nothing_and_its_plan_is_what_the_real_run_does(harness: Harness) -> None:
     old_client_501(harness)
-    harness.put_client(CODCLI=601, NOFCLI="Sofía Lara", NIFCLI="87654321X")
+    harness.put_client(CODCLI=601, NOFCLI="Sofía Lara", NIFCLI="31415926L")
     msgs = messages("two_new_contacts")
     harness.put_contacts(msgs)
     before = harness.clients()
@@ -512,10 +567,11 @@ def test_schema_invalid_records_are_rejected_and_valid_ones_written(harness: Har
     assert all("__target_factusol" not in json_line for json_line in map(str, out.rejects))
 
 
-def test_value_that_does_not_fit_factusol_is_warned_not_silent(
+def test_email_clientify_would_refuse_is_warned_and_left_out(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    msgs = messages("email_too_long_for_factusol")
+    # a 300-character local part: Django's validator and RFC 5321 refuse it; it never travels
+    msgs = messages("email_invalid_by_django_rules")
     harness.put_contacts(messages("new_contact"))
 
     with caplog.at_level(logging.WARNING):
@@ -523,5 +579,5 @@ def test_value_that_does_not_fit_factusol_is_warned_not_silent(
 
     (code,) = marked(harness.clients(), CONTACT)
     assert harness.clients()[code]["EMACLI"] == ""
-    assert f"contact {CONTACT}: email: does not fit FactuSOL" in caplog.text
+    assert f"contact {CONTACT}: email: not a valid email address" in caplog.text
     assert out.report["counts"]["warnings"] >= 1

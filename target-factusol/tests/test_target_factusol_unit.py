@@ -68,6 +68,7 @@ def _config(tmp_path: Path, **extra: Any) -> dict[str, Any]:
         "reject_file": str(tmp_path / "rejects.jsonl"),
         "report_file": str(tmp_path / "report.json"),
         "index_cache_file": str(tmp_path / "contacts.sqlite"),
+        "ledger_uri": str(tmp_path / "ledger.sqlite"),
         "max_retries": 0,
         **extra,
     }
@@ -89,6 +90,8 @@ def _clientify_ok() -> None:
             "results": [{"name": "factusol_id", "content_type": "contacts | contact"}],
         },
     )
+    # the contact index: who else names a client (an empty account here)
+    responses.get(f"{CL}/contacts/", json={"count": 0, "next": None, "results": []})
 
 
 def _linked_contact_input() -> str:

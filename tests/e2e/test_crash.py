@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from .conftest import MELTANO, ROOT, Project, link_of
 
 DEADLINE_SECONDS = 120
@@ -134,3 +136,69 @@ def test_tap_killed_mid_run_then_rerun_creates_each_client_once(project: Project
     assert set(codes) <= set(project.clients())
     orphans = set(project.clients()) - clients_before - set(codes)
     assert orphans == set()  # no client created by the killed run was left unlinked
+
+
+def main_email(contact: dict) -> str:
+    emails = contact.get("emails") or []
+    main = [e for e in emails if e.get("type") == 4] or emails
+    return main[0]["email"].lower() if main else ""
+
+
+def writes_to(project: Project, contact_id: int) -> list[dict]:
+    return [r for r in project.writes(project.clientify) if f"/contacts/{contact_id}/" in r["path"]]
+
+
+@pytest.mark.parametrize("stage", ["written", "partial"])
+def test_killed_between_a_contact_write_and_the_ledger_update(project: Project, stage: str) -> None:
+    # the pair is known to the ledger; FactuSOL's e-mail changes; the target is SIGKILLed right
+    # after writing it to the contact ("partial": between its delete and its add)
+    project.run("factusol-to-clientify-full")
+    project.run("clientify-to-factusol-full")
+    code = min(project.clients())
+    (contact_id,) = contacts_by_link(project)[str(code)]
+    project.factusol.admin("PATCH", f"clients/{code}", {"EMACLI": "nuevo.tras.caida@example.es"})
+    project.extra_env["TARGET_CLIENTIFY_MAX_WORKERS"] = "1"
+
+    project.extra_env["FCSYNC_TEST_CRASH_AFTER_CONTACT_WRITE"] = stage
+    crashed = project.run("factusol-to-clientify-full", check=False)
+    del project.extra_env["FCSYNC_TEST_CRASH_AFTER_CONTACT_WRITE"]
+
+    assert crashed.returncode != 0
+    landed = main_email(project.contacts()[contact_id])
+    assert landed == ("nuevo.tras.caida@example.es" if stage == "written" else "")
+    project.clientify.clear_requests()
+    project.factusol.clear_requests()
+    project.run("factusol-to-clientify-full")
+    project.run("clientify-to-factusol-full")
+
+    # not lost: both sides hold the new address; not repeated: written once, never reverted
+    assert main_email(project.contacts()[contact_id]) == "nuevo.tras.caida@example.es"
+    assert project.clients()[code]["EMACLI"] == "nuevo.tras.caida@example.es"
+    again = writes_to(project, contact_id)
+    assert (len(again) > 0) is (stage == "partial"), again  # only the half-done write is redone
+    assert project.writes(project.factusol) == []
+
+
+def test_killed_between_a_client_update_and_the_ledger_update(project: Project) -> None:
+    project.run("factusol-to-clientify-full")
+    project.run("clientify-to-factusol-full")
+    code = min(project.clients())
+    (contact_id,) = contacts_by_link(project)[str(code)]
+    project.clientify.admin("PATCH", f"contacts/{contact_id}", {"first_name": "Tras La Caída"})
+    project.extra_env["TARGET_FACTUSOL_MAX_WORKERS"] = "1"
+
+    project.extra_env["FCSYNC_TEST_CRASH_AFTER_UPDATE"] = "1"
+    crashed = project.run("clientify-to-factusol-full", check=False)
+    del project.extra_env["FCSYNC_TEST_CRASH_AFTER_UPDATE"]
+
+    assert crashed.returncode != 0
+    assert project.clients()[code]["NOFCLI"] == "Tras La Caída"
+    project.clientify.clear_requests()
+    project.factusol.clear_requests()
+    project.run("clientify-to-factusol-full")
+    project.run("factusol-to-clientify-full")
+
+    assert project.clients()[code]["NOFCLI"] == "Tras La Caída"
+    assert project.contacts()[contact_id]["first_name"] == "Tras La Caída"
+    assert project.writes(project.factusol) == []  # not repeated
+    assert writes_to(project, contact_id) == []  # and the old name never comes back

@@ -13,6 +13,7 @@ from clientify_api.contacts import (
     custom_field_text,
     custom_field_value,
     is_contact_field_definition,
+    link_key,
     normalize_email,
 )
 from clientify_api.errors import (
@@ -49,6 +50,7 @@ __all__ = [
     "custom_field_value",
     "format_filter_datetime",
     "is_contact_field_definition",
+    "link_key",
     "normalize_email",
     "parse_api_datetime",
     "to_utc_iso",

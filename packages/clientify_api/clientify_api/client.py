@@ -21,6 +21,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -192,6 +193,8 @@ class ClientifyClient:
         self._cf_filter_supported: bool | None = None
         self._country: str | None = None
         self._country_known = False
+        self._account: dict[str, Any] | None = None
+        self._account_known = False
         self._server_date: tuple[float, float] | None = None  # (server Unix time, ours then)
 
     # ------------------------------------------------------------------ plumbing
@@ -1193,13 +1196,39 @@ class ClientifyClient:
         """
         if self._country_known:
             return self._country
-        try:
-            account = self.my_account()
-        except (ClientifyNotFoundError, ClientifyValidationError) as exc:
-            logger.warning("account country unavailable: %s", exc)
-            account = None
+        account = self._account_settings()
         country = account.get("country") if account else None
         value = country.strip().upper() if isinstance(country, str) else ""
         self._country = value if len(value) == 2 and value.isalpha() else None
         self._country_known = True
         return self._country
+
+    def account_time_zone(self) -> str | None:
+        """The account's IANA time zone (``results[0].time_zone``, e.g. "Europe/Madrid"), or
+        None when the answer has none or names no zone this machine knows."""
+        account = self._account_settings()
+        value = account.get("time_zone") if account else None
+        if not isinstance(value, str) or not value.strip():
+            return None
+        try:
+            return ZoneInfo(value.strip()).key
+        except (ZoneInfoNotFoundError, ValueError):
+            logger.warning("account time zone %r is not an IANA zone; ignored", value[:40])
+            return None
+
+    def _account_settings(self) -> dict[str, Any] | None:
+        """``my_account()`` read once per client; None when it has no usable answer."""
+        if self._account_known:
+            return self._account
+        try:
+            self._account = self.my_account()
+        except (ClientifyNotFoundError, ClientifyValidationError) as exc:
+            logger.warning("account settings unavailable: %s", exc)
+            self._account = None
+        self._account_known = True
+        return self._account
+
+    def account_fingerprint(self) -> str:
+        """A stable id of the account (API URL and key, hashed): what a cache or a ledger
+        belongs to, without storing the key."""
+        return self._account_fingerprint()

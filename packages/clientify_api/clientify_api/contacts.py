@@ -87,6 +87,15 @@ def custom_field_matches(contact: Mapping[str, Any], name: str, value: object) -
     return bool(wanted) and wanted in _as_texts(custom_field_value(contact, name))
 
 
+def link_key(value: object) -> str:
+    """A link value as the client code it names: stripped, a whole number without leading
+    zeros ("0010001" -> "10001"); any other text stays as it is (it names no client)."""
+    text = str(value).strip()
+    if text.isascii() and text.isdigit():
+        return str(int(text))
+    return text
+
+
 def compact_nif(value: object) -> str:
     """Uppercase, without spaces, dashes and dots. No validation (that is customer_sync's job)."""
     if not isinstance(value, str):
@@ -210,7 +219,7 @@ class ContactIndex:
     insertion order.
     """
 
-    SCHEMA_VERSION = "1"
+    SCHEMA_VERSION = "2"  # 2: link keys normalized (link_key)
 
     def __init__(self, *, field: str = "factusol_id", path: str | Path | None = None) -> None:
         self.field = field
@@ -278,7 +287,9 @@ class ContactIndex:
         return f"ContactIndex(field={self.field!r}, contacts={len(self)}{where})"
 
     def _keys(self, contact: Mapping[str, Any]) -> list[tuple[str, str]]:
-        keys = [("link", link) for link in _as_texts(custom_field_value(contact, self.field))]
+        keys = [
+            ("link", link_key(link)) for link in _as_texts(custom_field_value(contact, self.field))
+        ]
         if nif := compact_nif(contact.get("taxpayer_identification_number")):
             keys.append(("nif", nif))
         keys.extend(("email", email) for email in contact_emails(contact))
@@ -329,8 +340,9 @@ class ContactIndex:
         return json.loads(row[0]) if row else None
 
     def by_factusol_id(self, value: object) -> list[dict[str, Any]]:
-        """Contacts whose link custom field equals ``value`` (exact, stripped)."""
-        return self._lookup("link", str(value).strip() if value is not None else "")
+        """Contacts whose link custom field names ``value``: " 10001 ", "0010001" and 10001
+        are one client code (stripped; a whole number without its leading zeros)."""
+        return self._lookup("link", link_key(value) if value is not None else "")
 
     def by_nif(self, nif: object) -> list[dict[str, Any]]:
         """Contacts whose compacted ``taxpayer_identification_number`` equals the compacted nif."""

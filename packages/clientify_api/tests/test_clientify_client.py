@@ -612,6 +612,22 @@ def test_account_country(client, rsps):
     assert len(rsps.calls) == 1
 
 
+def test_account_time_zone_read_once_with_the_country(client, rsps):
+    rsps.get(
+        f"{API}/settings/my-account/",
+        json=page([{"country": "ES", "time_zone": "Atlantic/Canary"}]),
+    )
+    assert client.account_time_zone() == "Atlantic/Canary"
+    assert client.account_country() == "ES"
+    assert len(rsps.calls) == 1
+
+
+@pytest.mark.parametrize("value", [None, "", "Mars/Olympus", "../../etc/passwd", 5])
+def test_account_time_zone_unknown(client, rsps, value):
+    rsps.get(f"{API}/settings/my-account/", json=page([{"country": "ES", "time_zone": value}]))
+    assert client.account_time_zone() is None
+
+
 def test_account_country_fallback_none(client, rsps):
     rsps.get(f"{API}/settings/my-account/", json=page([]))
     assert client.account_country() is None

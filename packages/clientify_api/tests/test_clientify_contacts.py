@@ -120,6 +120,16 @@ def test_index_add_replaces_and_remove_forgets():
         index.add({"first_name": "x"})
 
 
+def test_index_link_values_name_the_same_code():
+    # hand-typed links: " 10001 " and "0010001" name client 10001, as the target reads them
+    index = ContactIndex.build(
+        [make(1, " 10001 "), make(2, "0010001"), make(3, "10001"), make(4, "x1")]
+    )
+    assert [c["id"] for c in index.by_factusol_id(10001)] == [1, 2, 3]
+    assert [c["id"] for c in index.by_factusol_id("010001")] == [1, 2, 3]
+    assert [c["id"] for c in index.by_factusol_id("x1")] == [4]
+
+
 ops = st.lists(
     st.tuples(
         st.sampled_from(["add", "remove"]),

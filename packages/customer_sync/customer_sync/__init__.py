@@ -1,7 +1,9 @@
 """customer_sync: the one mapping + normalization table between FactuSOL clients and Clientify
 contacts, the conflict rule, and the reject/plan/report writers. Pure: no HTTP, no singer_sdk."""
 
-from .conflict import ConflictPolicy, decide_winner
+from .conflict import ConflictPolicy, Side, decide_winner
+from .identity import email_identity, is_placeholder_nif, link_code, nif_identity, parse_link_code
+from .keyindex import KeyIndex
 from .mapping import (
     CLIENT_RECORD_FIELDS,
     F_CLI_OWNED_COLUMNS,
@@ -24,6 +26,17 @@ from .mapping import (
     customer_from_row,
     normalize_customer,
 )
+from .matching import AMBIGUOUS_POLICIES, MATCH_KEYS, MatchCandidate, MatchDecision, decide_match
+from .merge import (
+    MERGE_FIELDS,
+    FieldMerge,
+    MergeResult,
+    SideValues,
+    agreed_values,
+    merge_customer,
+    next_base,
+    same_value,
+)
 from .model import TEXT_FIELDS, Customer, FieldDiff, FieldIssue
 from .normalize import (
     clean_text,
@@ -31,20 +44,36 @@ from .normalize import (
     country_name_es,
     country_numeric,
     fit_factusol_text,
+    is_valid_email,
     normalize_email,
     normalize_nif,
     normalize_phone,
     normalize_postal_code,
     phone_for_factusol,
 )
-from .writers import PLAN_ACTIONS, PlanWriter, RejectWriter, RunSummary
+from .progress import ProgressMeter
+from .writers import (
+    PLAN_ACTIONS,
+    REJECT_CODES,
+    PlanWriter,
+    RecordRejected,
+    RejectWriter,
+    RunSummary,
+    append_history,
+    open_private,
+    write_private_text,
+)
 
 __all__ = [
+    "AMBIGUOUS_POLICIES",
     "CLIENT_RECORD_FIELDS",
     "FIELD_COLUMNS",
     "F_CLI_OWNED_COLUMNS",
     "F_CLI_SIZES",
+    "MATCH_KEYS",
+    "MERGE_FIELDS",
     "PLAN_ACTIONS",
+    "REJECT_CODES",
     "TEXT_FIELDS",
     "AddAddress",
     "AddEmail",
@@ -59,10 +88,21 @@ __all__ = [
     "DeletePhone",
     "FieldDiff",
     "FieldIssue",
+    "FieldMerge",
+    "KeyIndex",
+    "MatchCandidate",
+    "MatchDecision",
+    "MergeResult",
     "PlanWriter",
+    "ProgressMeter",
+    "RecordRejected",
     "RejectWriter",
     "RunSummary",
+    "Side",
+    "SideValues",
     "SubResourceOp",
+    "agreed_values",
+    "append_history",
     "clean_text",
     "client_changes",
     "contact_changes",
@@ -72,12 +112,24 @@ __all__ = [
     "customer_from_client",
     "customer_from_contact",
     "customer_from_row",
+    "decide_match",
     "decide_winner",
+    "email_identity",
     "fit_factusol_text",
+    "is_placeholder_nif",
+    "is_valid_email",
+    "link_code",
+    "merge_customer",
+    "next_base",
+    "nif_identity",
     "normalize_customer",
     "normalize_email",
     "normalize_nif",
     "normalize_phone",
     "normalize_postal_code",
+    "open_private",
+    "parse_link_code",
     "phone_for_factusol",
+    "same_value",
+    "write_private_text",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -31,15 +31,15 @@ class ConflictPolicy:
         return self.field_authority.get(field_name, self.default)
 
 
-def _madrid(moment: datetime) -> datetime:
-    # FactuSOL's naive times are Madrid wall-clock times; Clientify's carry a Madrid offset
+def _local(moment: datetime, tz: tzinfo) -> datetime:
+    # FactuSOL's naive times are wall-clock times of the company's time zone
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=MADRID)
-    return moment.astimezone(MADRID)
+        return moment.replace(tzinfo=tz)
+    return moment.astimezone(tz)
 
 
-def _day(moment: datetime) -> date:
-    return _madrid(moment).date()
+def _day(moment: datetime, tz: tzinfo) -> date:
+    return _local(moment, tz).date()
 
 
 def decide_winner(
@@ -49,12 +49,14 @@ def decide_winner(
     factusol_date_only: bool,
     clientify_modified: datetime | None,
     policy: ConflictPolicy,
+    tz: tzinfo = MADRID,
 ) -> Side:
     """The side whose value of ``field`` is kept.
 
     With "newest": the later change wins; a missing timestamp loses to a present one; FactuSOL
     wins every tie, including a same-day tie when its FUMCLI carries only a date (it is the
-    system of record, and a date cannot be ordered against a time on the same day).
+    system of record, and a date cannot be ordered against a time on the same day). ``tz`` is
+    the company's time zone: FactuSOL's naive times and days are read in it.
     """
     rule = policy.for_field(field)
     if rule == "factusol":
@@ -64,8 +66,8 @@ def decide_winner(
     if factusol_modified is None or clientify_modified is None:
         return "clientify" if factusol_modified is None and clientify_modified else "factusol"
     if factusol_date_only:
-        factusol_day, clientify_day = _day(factusol_modified), _day(clientify_modified)
+        factusol_day, clientify_day = _day(factusol_modified, tz), _day(clientify_modified, tz)
         return "clientify" if clientify_day > factusol_day else "factusol"
-    if _madrid(clientify_modified) > _madrid(factusol_modified):
+    if _local(clientify_modified, tz) > _local(factusol_modified, tz):
         return "clientify"
     return "factusol"

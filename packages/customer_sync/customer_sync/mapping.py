@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from .identity import parse_link_code
 from .model import TEXT_FIELDS, Customer, FieldDiff, FieldIssue, value_hint
 from .normalize import (
     InvalidValue,
@@ -140,23 +141,6 @@ class _Normalized:
         return desired.replace(**keep) if keep else desired
 
 
-def _check_id(value: object) -> int:
-    if isinstance(value, bool):
-        raise InvalidValue("factusol_id is not an integer")
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, int):
-        number = value
-    else:
-        text = clean_text(str(value))
-        if not (text.isascii() and text.isdigit()):
-            raise InvalidValue("factusol_id is not an integer")
-        number = int(text)
-    if number <= 0:
-        raise InvalidValue("factusol_id is not a positive integer")
-    return number
-
-
 def _normalize(raw: Mapping[str, object], *, region: str) -> _Normalized:
     """Normalize raw values keyed by Customer field; a missing key means unknown."""
     values: dict[str, Any] = {}
@@ -177,7 +161,7 @@ def _normalize(raw: Mapping[str, object], *, region: str) -> _Normalized:
 
     if raw.get("factusol_id") not in (None, ""):
         try:
-            values["factusol_id"] = _check_id(raw["factusol_id"])
+            values["factusol_id"] = parse_link_code(raw["factusol_id"])
             comparable["factusol_id"] = str(values["factusol_id"])
         except InvalidValue as err:
             comparable["factusol_id"] = clean_text(str(raw["factusol_id"]))
@@ -197,10 +181,15 @@ def _normalize(raw: Mapping[str, object], *, region: str) -> _Normalized:
 
         return check
 
+    def check_email_noting(text: str) -> str:
+        address, warnings = check_email(text)
+        issues.extend(FieldIssue("email", w, value_hint(text)) for w in warnings)
+        return address
+
     for name in FREE_TEXT_FIELDS:
         run(name, clean_text)
     run("nif", check_nif)
-    run("email", check_email)
+    run("email", check_email_noting)
     run("phone", check_phone_noting("phone"))
     run("mobile", check_phone_noting("mobile"))
     run("country", check_country)

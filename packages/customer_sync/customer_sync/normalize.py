@@ -7,6 +7,7 @@ string is a valid value meaning "empty".
 
 from __future__ import annotations
 
+import email.utils
 import functools
 import gettext
 import logging
@@ -15,6 +16,8 @@ import unicodedata
 
 import phonenumbers
 import pycountry
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import EmailValidator
 from stdnum import exceptions as stdnum_exceptions
 from stdnum.es import nif as es_nif
 from stdnum.eu import vat as eu_vat
@@ -22,12 +25,14 @@ from stdnum.eu import vat as eu_vat
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "NO_NIF_TEXTS",
     "InvalidValue",
     "clean_text",
     "country_alpha2",
     "country_name_es",
     "country_numeric",
     "fit_factusol_text",
+    "is_valid_email",
     "normalize_email",
     "normalize_nif",
     "normalize_phone",
@@ -156,10 +161,35 @@ def phone_for_factusol(e164: str, region: str) -> str:
 # --------------------------------------------------------------------------------------- NIFs
 
 
+# What people type where a NIF is required and there is none (compacted, upper case): read as
+# empty, so they neither warn on every run nor travel as if they were a number.
+NO_NIF_TEXTS = frozenset(
+    {
+        "0",
+        "NA",
+        "NIF",
+        "SN",
+        "SINNIF",
+        "SINCIF",
+        "SINDNI",
+        "NOTIENE",
+        "NOTIENENIF",
+        "NINGUNO",
+        "PENDIENTE",
+        "DESCONOCIDO",
+        "XXX",
+        "?",
+    }
+)
+
+
 def check_nif(value: str) -> str:
-    """Compact NIF/CIF/NIE (Spanish, "ES" prefix stripped) or EU VAT number; raises InvalidValue."""
-    text = re.sub(r"[\s.\-/]", "", clean_text(value)).upper()
-    if not text:
+    """Compact NIF/CIF/NIE (Spanish, "ES" prefix stripped) or EU VAT number; raises InvalidValue.
+
+    A "no NIF" text (``SIN NIF``, ``N/A``, ``-``) reads as empty.
+    """
+    text = re.sub(r"[\s.\-/_]", "", clean_text(value)).upper()
+    if not text or text in NO_NIF_TEXTS:
         return ""
     try:
         # es.nif covers DNI, NIE and CIF and strips an "ES" prefix itself
@@ -184,25 +214,62 @@ def normalize_nif(value: str) -> str | None:
 
 # ------------------------------------------------------------------------------------- emails
 
-# deliberately basic: one "@", no spaces, a dot in the domain; the CRM does its own checks
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s.]+(\.[^@\s.]+)+$")
+# Clientify is a Django REST Framework service: its e-mail fields run Django's EmailValidator,
+# so an address it refuses makes it refuse the whole contact. We run the same validator (not a
+# look-alike) and the limits around it: 254 characters (Django's EmailField) and a 64-character
+# local part (RFC 5321; the real API refuses longer ones, reported in issue 15).
+_DJANGO_EMAIL = EmailValidator()
+_EMAIL_MAX = 254
+_LOCAL_PART_MAX = 64
+# FactuSOL's EMACLI often holds several addresses ("a@x.es; b@x.es"): the first valid one is
+# the customer's e-mail.
+_EMAIL_SEPARATORS = re.compile(r"[;,\s]+")
 
 
-def check_email(value: str) -> str:
-    text = clean_text(value).lower()
-    if not text:
-        return ""
-    if text.startswith("mailto:"):
+def _bare_address(text: str) -> str:
+    """The address without a display name, angle brackets or a ``mailto:`` prefix."""
+    if "<" in text or ">" in text:
+        _name, address = email.utils.parseaddr(text)
+        text = address or text.strip("<> ")
+    if text.lower().startswith("mailto:"):
         text = text[len("mailto:") :]
-    if not _EMAIL_RE.match(text):
-        raise InvalidValue("not a valid email address")
-    return text
+    return text.strip()
+
+
+def is_valid_email(address: str) -> bool:
+    """True when Clientify (Django's EmailValidator) accepts ``address`` as written."""
+    if len(address) > _EMAIL_MAX or len(address.rpartition("@")[0]) > _LOCAL_PART_MAX:
+        return False
+    try:
+        _DJANGO_EMAIL(address)
+    except DjangoValidationError:
+        return False
+    return True
+
+
+def check_email(value: str) -> tuple[str, list[str]]:
+    """Lower-cased address Clientify accepts, and warnings; raises InvalidValue.
+
+    A display name (``Ana <ana@x.es>``), angle brackets and ``mailto:`` are stripped before
+    checking. Of several addresses in one value, the first valid one is kept (with a warning).
+    """
+    text = clean_text(value)
+    if not text:
+        return "", []
+    single = _bare_address(text).lower()
+    if is_valid_email(single):
+        return single, []
+    parts = [_bare_address(p).lower() for p in _EMAIL_SEPARATORS.split(text) if "@" in p]
+    valid = [p for p in parts if is_valid_email(p)]
+    if len(parts) > 1 and valid:
+        return valid[0], [f"{len(parts)} addresses in one value: only the first valid one syncs"]
+    raise InvalidValue("not a valid email address")
 
 
 def normalize_email(value: str) -> str | None:
-    """Trimmed, lower-cased email; "" for empty; None when the syntax is wrong."""
+    """Trimmed, lower-cased email; "" for empty; None when Clientify would refuse it."""
     try:
-        return check_email(value)
+        return check_email(value)[0]
     except InvalidValue:
         return None
 
@@ -210,12 +277,18 @@ def normalize_email(value: str) -> str | None:
 # -------------------------------------------------------------------------------- postal code
 
 
+# "E-28001", "ES 28001": the country prefix of postal addresses, then separators people type
+# ("43.001", "28 001", "28-001").
+_ES_POSTAL_PREFIX = re.compile(r"^(?:ES|E)[\s\-.]*(?=\d)", re.IGNORECASE)
+_POSTAL_SEPARATORS = re.compile(r"[\s.\-]")
+
+
 def check_postal_code(value: str, country: str) -> str:
     """Spanish codes as five digits with a province prefix 01-52; others cleaned as given."""
     text = clean_text(value)
     if country.upper() != "ES" or not text:
         return text
-    digits = text.replace(" ", "")
+    digits = _POSTAL_SEPARATORS.sub("", _ES_POSTAL_PREFIX.sub("", text))
     if not digits.isascii() or not digits.isdigit() or len(digits) not in (4, 5):
         raise InvalidValue("not a Spanish postal code (5 digits)")
     digits = digits.zfill(5)

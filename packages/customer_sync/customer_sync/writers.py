@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -14,14 +15,81 @@ from typing import IO, Any, Self
 
 from .model import FieldDiff
 
-__all__ = ["PLAN_ACTIONS", "PlanWriter", "RejectWriter", "RunSummary"]
+__all__ = [
+    "PLAN_ACTIONS",
+    "REJECT_CODES",
+    "PlanWriter",
+    "RecordRejected",
+    "RejectWriter",
+    "RunSummary",
+    "append_history",
+    "open_private",
+    "write_private_text",
+]
 
 PLAN_ACTIONS = ("create", "link", "update", "unchanged", "reject", "conflict")
+# Why a record was rejected, for machines (the report page explains each one to people).
+REJECT_CODES = (
+    "invalid_record",  # the record itself cannot be read (schema, key, link value)
+    "claimed_by_several",  # several contacts carry one client's code
+    "missing_client",  # the link names a client that does not exist
+    "ambiguous_match",  # first-run matching found several candidates (ambiguous_match: reject)
+    "no_name",  # nothing to name a new client by
+    "api_refused",  # the API refused the write (values it will not take)
+    "vanished",  # the linked record disappeared during the run
+)
+
+
+class RecordRejected(Exception):
+    """This record cannot be synced; the run goes on. ``code`` is one of REJECT_CODES."""
+
+    def __init__(
+        self, reason: str, code: str = "invalid_record", candidates: Sequence[object] = ()
+    ) -> None:
+        super().__init__(reason)
+        if code not in REJECT_CODES:
+            raise ValueError(f"reject code must be one of {REJECT_CODES}")
+        self.reason = reason
+        self.code = code
+        self.candidates = list(candidates)
+
+
 _REASON_LIMIT = 500  # a reason is a sentence, never a record dump
 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def open_private(path: str | Path, mode: str = "a") -> IO[str]:
+    """Open a text file that holds customer data: created readable by its owner only."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode == "a" else os.O_TRUNC)
+    descriptor = os.open(target, flags, 0o600)
+    os.chmod(target, 0o600)  # an older file may have been created with the default mode
+    return os.fdopen(descriptor, mode, encoding="utf-8")
+
+
+def append_history(report_path: str | Path, report: Mapping[str, Any], *, keep: int = 500) -> Path:
+    """Append a run's report to ``<report>.history.jsonl`` (the recent runs a report page
+    charts), keeping the last ``keep`` runs."""
+    target = Path(report_path)
+    history = target.with_name(f"{target.stem}.history.jsonl")
+    lines = history.read_text(encoding="utf-8").splitlines() if history.exists() else []
+    lines = [*lines[-(keep - 1) :], json.dumps(report, ensure_ascii=False, default=_json_default)]
+    write_private_text(history, "\n".join(lines) + "\n")
+    return history
+
+
+def write_private_text(path: str | Path, text: str) -> None:
+    """Replace a small customer-data file atomically, readable by its owner only."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with open_private(temporary, "w") as handle:
+        handle.write(text)
+    os.replace(temporary, target)
 
 
 def _json_default(value: object) -> object:
@@ -51,10 +119,15 @@ class _JsonLines:
 
     def _write_locked(self, messages: Iterable[Mapping[str, Any]]) -> None:
         if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("a", encoding="utf-8")
+            self._file = open_private(self.path, "a")
         for message in messages:
-            self._file.write(json.dumps(message, ensure_ascii=False, default=_json_default))
+            line = json.dumps(message, ensure_ascii=False, default=_json_default)
+            try:
+                line.encode("utf-8")
+            except UnicodeEncodeError:
+                # a lone surrogate (hostile input) has no UTF-8 form: escape that line
+                line = json.dumps(message, ensure_ascii=True, default=_json_default)
+            self._file.write(line)
             self._file.write("\n")
         # flushed per call: a crashed run still leaves every line it reported
         self._file.flush()
@@ -64,6 +137,13 @@ class _JsonLines:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+
+    def truncate(self) -> None:
+        """Start the file afresh (a plan describes one run only)."""
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+            self._file = open_private(self.path, "w")
 
     def __enter__(self) -> Self:
         return self
@@ -120,6 +200,8 @@ class RejectWriter(_JsonLines):
         key: object,
         schema: Mapping[str, Any] | None = None,
         key_properties: Sequence[str] = (),
+        code: str = "invalid_record",
+        candidates: Sequence[object] = (),
     ) -> None:
         """Write one rejected record (and the stream's SCHEMA first, once per writer)."""
         if schema is not None and stream not in self._schemas:
@@ -138,6 +220,8 @@ class RejectWriter(_JsonLines):
                     "record": dict(record),
                     "_reject": {
                         "reason": reason[:_REASON_LIMIT],
+                        "code": code,
+                        "candidates": list(candidates),
                         "key": key,
                         "at": self._clock().isoformat(),
                     },
@@ -158,7 +242,11 @@ class PlanWriter(_JsonLines):
         target_id: object = None,
         diffs: Iterable[FieldDiff] = (),
         reason: str | None = None,
+        **details: Any,
     ) -> None:
+        """One plan line. ``details`` adds keys a line kind carries: ``code`` and
+        ``candidates`` on a reject, ``winner`` and ``values`` ({"factusol", "clientify"}) on a
+        conflict."""
         if action not in PLAN_ACTIONS:
             raise ValueError(f"plan action must be one of {PLAN_ACTIONS}")
         line = {
@@ -167,6 +255,7 @@ class PlanWriter(_JsonLines):
             "target_id": target_id,
             "diffs": [d.as_dict() for d in diffs],
             "reason": None if reason is None else reason[:_REASON_LIMIT],
+            **{name: value for name, value in details.items() if value is not None},
         }
         with self._lock:
             self._write_locked([line])
@@ -264,6 +353,4 @@ class RunSummary:
 
     def write_report(self, path: str | Path) -> None:
         """The counters as one JSON document (overwritten)."""
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(self.as_dict(), indent=2, sort_keys=True) + "\n", "utf-8")
+        write_private_text(path, json.dumps(self.as_dict(), indent=2, sort_keys=True) + "\n")

@@ -107,10 +107,12 @@ def phone(draw, region):
     return phonenumbers.format_number(candidate, fmt)
 
 
-email_local = st.text(
-    alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123456789._+-", min_size=1, max_size=20
+# addresses Django's EmailValidator (Clientify's) accepts: dot-atoms, labels without edge hyphens
+email_atom = st.text(
+    alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123456789_+-", min_size=1, max_size=8
 )
-email_label = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=12)
+email_local = st.lists(email_atom, min_size=1, max_size=3).map(".".join)
+email_label = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
 
 
 @st.composite

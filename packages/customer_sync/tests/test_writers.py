@@ -45,7 +45,13 @@ def test_reject_file_is_a_replayable_singer_stream(tmp_path):
         "key_properties": ["code"],
     }
     assert lines[1]["record"] == {"code": 1, "fiscal_name": "Ñandú SL"}
-    assert lines[1]["_reject"] == {"reason": "invalid nif", "key": 1, "at": NOW.isoformat()}
+    assert lines[1]["_reject"] == {
+        "reason": "invalid nif",
+        "code": "invalid_record",
+        "candidates": [],
+        "key": 1,
+        "at": NOW.isoformat(),
+    }
     assert len(lines[2]["_reject"]["reason"]) == 500
     assert lines[3]["bookmark_properties"] == ["modified"]
     assert writer.count == 3
@@ -196,3 +202,58 @@ def test_run_summary_is_thread_safe():
         t.join()
     assert summary.updated == 40000
     assert summary.api_calls == {"write": 40000}
+
+
+def test_customer_data_files_are_private(tmp_path):
+    import stat
+
+    from customer_sync import append_history, write_private_text
+
+    plan = PlanWriter(tmp_path / "plans" / "t.jsonl")
+    plan.truncate()
+    plan.write("create", 1)
+    plan.close()
+    rejects = RejectWriter(tmp_path / "rejects" / "t.jsonl")
+    rejects.reject("s", {"id": 1}, reason="r", key=1, schema={"type": "object"})
+    rejects.close()
+    report = tmp_path / "reports" / "t.json"
+    write_private_text(report, "{}\n")
+    history = append_history(report, {"created": 1})
+    append_history(report, {"created": 2}, keep=2)
+    append_history(report, {"created": 3}, keep=2)
+    for path in (plan.path, rejects.path, report, history):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert [json.loads(x)["created"] for x in history.read_text().splitlines()] == [2, 3]
+
+
+def test_progress_lines_at_a_steady_interval_with_rate_and_time_left(caplog):
+    import logging
+
+    from customer_sync import ProgressMeter
+
+    now = [0.0]
+    meter = ProgressMeter(
+        logging.getLogger("t"), noun="clients", total=10_000, interval=30, clock=lambda: now[0]
+    )
+    caplog.set_level(logging.INFO)
+    for _ in range(100):
+        now[0] += 0.1  # 10 s, under one interval: nothing logged
+        meter.advance()
+    assert caplog.messages == []
+    now[0] = 30.0
+    meter.advance(1400)
+    assert caplog.messages == [
+        "progress: 1,500 of 10,000 clients (15%), 50.0/s, about 2 min 50 s left"
+    ]
+    unknown = ProgressMeter(logging.getLogger("t"), interval=1, clock=lambda: now[0])
+    now[0] += 2
+    unknown.advance(10)
+    assert caplog.messages[-1] == "progress: 10 records, 5.0/s"
+
+
+def test_a_lone_surrogate_is_written_escaped_not_a_crash(tmp_path):
+    rejects = RejectWriter(tmp_path / "r.jsonl")
+    rejects.reject("s", {"id": 1, "name": "a\ud800b"}, reason="r", key=1, schema={})
+    rejects.close()
+    line = (tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()[1]
+    assert json.loads(line)["record"]["name"] == "a\ud800b"

@@ -342,8 +342,9 @@ class FactusolClient:
             )
         now = self._clock()
         exp = _jwt_exp(token)
-        if exp is not None and exp - TOKEN_RENEW_MARGIN_S > now:
-            self._token_renew_at = exp - TOKEN_RENEW_MARGIN_S
+        if exp is not None and exp > now:
+            # 30 s before exp; a token shorter-lived than twice that renews at half its life
+            self._token_renew_at = exp - min(TOKEN_RENEW_MARGIN_S, (exp - now) / 2)
         else:
             # No exp, or one already in the past by our clock (skew): fall back to a short TTL;
             # an early "Unauthorized" still triggers one re-login.
@@ -379,6 +380,8 @@ class FactusolClient:
                 logger.info("FactuSOL %s: token refused (%s); logging in again", route, exc)
                 self._invalidate_token(token)
             except _Retry as exc:
+                # after a pause, a refusal is no longer "right after a fresh login"
+                relogged = False
                 attempt += 1
                 if attempt > self._max_retries:
                     raise FactusolTransientError(

@@ -695,3 +695,21 @@ def test_columns_follow_the_reference():
     ]
     for invented in ("NOMCLI", "CIFCLI", "DIRCLI", "NACCLI"):
         assert invented not in F_CLI_COLUMNS
+
+
+def test_short_lived_tokens_renew_at_half_life_and_survive_a_retry_pause(rsps, clock):
+    # a 3 s token (the faults test's sandbox): renewed at 1.5 s, and a refusal after a retry
+    # pause is a plain expiry (log in again), not "refused right after a fresh login"
+    def sleep(seconds: float) -> None:
+        clock.now += seconds
+
+    client = FactusolClient(CREDS, api_url=API, ejercicio="2026", clock=clock, sleep=sleep)
+    rsps.post(LOGIN, json=envelope(make_jwt(T0 + 3, "1")))
+    rsps.post(LOGIN, json=envelope(make_jwt(T0 + 3, "2")))
+    rsps.post(LOGIN, json=envelope(make_jwt(T0 + 20, "3")))
+    rsps.post(QUERY, json=envelope("", "Unauthorized"))
+    rsps.post(QUERY, status=504)
+    rsps.post(QUERY, json=envelope("", "Unauthorized"))
+    rsps.post(QUERY, json=envelope(cells({"CODCLI": 1})))
+    assert client.query("SELECT CODCLI FROM F_CLI") == [{"CODCLI": 1}]
+    assert client.calls["login"] == 3

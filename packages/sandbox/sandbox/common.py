@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.serving import WSGIRequestHandler, make_server
@@ -49,17 +50,25 @@ class Faults:
 
 
 class SandboxClock:
-    """Wall clock plus an offset, so tests can move the emulator days forward or back."""
+    """Wall clock plus an offset, so tests can move the emulator days forward or back.
 
-    def __init__(self) -> None:
+    Times are aware and read in ``tz``, the emulated office's zone, never the host's: a
+    FactuSOL desktop in Madrid stamps Madrid wall-clock times whatever zone the server is in.
+    """
+
+    def __init__(self, tz: str = "Europe/Madrid") -> None:
         self.offset = dt.timedelta(0)
+        self.tz = ZoneInfo(tz)
 
     def now(self) -> dt.datetime:
-        """Current naive local time as the emulated service sees it."""
-        return dt.datetime.now() + self.offset
+        """Current time as the emulated service sees it, in its zone."""
+        return (dt.datetime.now(dt.UTC) + self.offset).astimezone(self.tz)
 
     def set_now(self, value: dt.datetime) -> None:
-        self.offset = value - dt.datetime.now()
+        """Move the clock; a naive ``value`` is a wall-clock time of the clock's zone."""
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=self.tz)
+        self.offset = value - dt.datetime.now(dt.UTC)
 
 
 class RequestLog:
@@ -135,6 +144,8 @@ class SandboxState:
         for key, value in (body.get("switches") or {}).items():
             if key not in self.switches:
                 raise KeyError(f"unknown switch {key!r}")
+            if key == "timezone":
+                ZoneInfo(str(value))  # an unknown zone is refused here, not at the next call
             self.switches[key] = value
         if "clock_offset_seconds" in body:
             self.clock.offset = dt.timedelta(seconds=float(body["clock_offset_seconds"]))

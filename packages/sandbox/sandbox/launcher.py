@@ -167,6 +167,7 @@ def meltano_env(
     if factusol is not None:
         env["TAP_FACTUSOL_API_URL"] = factusol.api_url
         env["TARGET_FACTUSOL_API_URL"] = factusol.api_url
+        env["TARGET_CLIENTIFY_FACTUSOL_API_URL"] = factusol.api_url
     if clientify is not None:
         for name in ("TAP_CLIENTIFY_API_URL", "TARGET_CLIENTIFY_API_URL"):
             env[name] = clientify.api_url
@@ -177,6 +178,7 @@ def meltano_env(
         env[f"{prefix}_REJECT_FILE"] = str(out / "rejects" / f"{target}.jsonl")
         env[f"{prefix}_REPORT_FILE"] = str(out / "reports" / f"{target}.json")
         env[f"{prefix}_INDEX_CACHE_FILE"] = str(out / "cache" / "clientify-contacts.sqlite")
+        env[f"{prefix}_LEDGER_URI"] = str(out / "ledger" / "sync-ledger.sqlite")
     return env
 
 

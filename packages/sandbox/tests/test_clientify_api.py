@@ -796,3 +796,40 @@ def test_concurrent_subresource_writes_lose_nothing(client: Any) -> None:
     emails = call(client, "GET", f"{base}/").get_json()["emails"]
     assert len(emails) == 40
     assert len({e["id"] for e in emails}) == 40
+
+
+# Issue 15's real-data addresses: the real service (DRF + Django's EmailValidator) refuses them
+# on every write path, so the sandbox does too.
+DJANGO_REFUSES = [
+    "x@dominio.e",
+    "x@-dominio.es",
+    "<x@dominio.es>",
+    "a" * 65 + "@dominio.es",
+    "josé@correo.es",
+    "a..b@x.es",
+    "x@dominio.es.",
+]
+
+
+@pytest.mark.parametrize("address", DJANGO_REFUSES)
+def test_every_write_path_refuses_what_django_refuses(client: Any, address: str) -> None:
+    bad = {"email": ["Enter a valid email address."]}
+    post = call(client, "POST", "/v1/contacts/", json={"first_name": "A", "email": address})
+    assert (post.status_code, post.get_json()) == (400, bad)
+    listed = call(client, "POST", "/v1/contacts/", json={"emails": [{"email": address}]})
+    assert (listed.status_code, listed.get_json()) == (400, {"emails": [bad]})
+    contact = new_contact(client)
+    for method in ("PUT", "PATCH"):
+        resp = call(client, method, contact["url"], json={"email": address})
+        assert (resp.status_code, resp.get_json()) == (400, bad), method
+        resp = call(client, method, contact["url"], json={"emails": [{"email": address}]})
+        assert (resp.status_code, resp.get_json()) == (400, {"emails": [bad]}), method
+    sub = call(client, "POST", f"/v1/contacts/{contact['id']}/emails/", json={"email": address})
+    assert (sub.status_code, sub.get_json()) == (400, bad)
+
+
+@pytest.mark.parametrize("address", ["a" * 64 + "@dominio.es", "ana@ñandú.es", "x@localhost"])
+def test_what_django_accepts_is_accepted(client: Any, address: str) -> None:
+    post = call(client, "POST", "/v1/contacts/", json={"first_name": "A", "email": address})
+    assert post.status_code == 201
+    assert post.get_json()["emails"][0]["email"] == address

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import time
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -610,6 +611,24 @@ def test_fumcli_has_time_switch_on_desktop_edits(api: Api) -> None:
     assert stamped[:16] == "2030-06-07T08:09"
 
 
+def test_fumcli_is_the_office_wall_clock_whatever_the_host_zone(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 09:30 UTC in July is 11:30 in Madrid: a desktop in Madrid stamps 11:30, on any host
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        api.config(now="2030-07-01T09:30:00+00:00", switches={"fumcli_has_time": True})
+        stamped = api.admin("PATCH", "clients/1", {"TELCLI": "1"})[1]["FUMCLI"]
+        assert stamped[:16] == "2030-07-01T11:30"
+        api.config(switches={"timezone": "Atlantic/Canary"})
+        stamped = api.admin("PATCH", "clients/1", {"TELCLI": "2"})[1]["FUMCLI"]
+        assert stamped[:16] == "2030-07-01T10:30"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
 def test_overlong_text_switch(api: Api) -> None:
     values = {"CODCLI": 810, "POBCLI": "x" * 31}  # Text 30
     assert api.escribir(values)["respuesta"] == "BDEscribirRegistroError"
@@ -665,6 +684,7 @@ def test_switch_defaults_and_unknown_switch(app: Flask) -> None:
         "ko_rate": 0.0,
         "token_ttl_seconds": 180,
         "ejercicios": [int(YEAR), int(PREVIOUS)],
+        "timezone": "Europe/Madrid",
     }
     assert all(v == 0 or v is None for v in config["faults"].values() if v != 1.0)
     resp = app.test_client().post("/_sandbox/config", json={"switches": {"nope": 1}})

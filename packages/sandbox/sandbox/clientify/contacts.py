@@ -8,9 +8,11 @@ field values as `[{"id", "field", "value"}]`.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable
 from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import EmailValidator
 
 from sandbox.clientify.storage import Store
 from sandbox.clientify.timeutil import render
@@ -98,8 +100,20 @@ BLANK = "This field may not be blank."
 NOT_STRING = "Not a valid string."
 BAD_EMAIL = "Enter a valid email address."
 BAD_DATE = "Date has wrong format. Use one of these formats instead: YYYY-MM-DD."
-# Deliberately simple: one @, a dot in the domain, no spaces (Django's validator is close enough).
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# The real service is Django REST Framework: its EmailField runs Django's EmailValidator and
+# DRF's CharField trims the text first; the model field holds 254 characters. The reference
+# also reports refusals of local parts over 64 characters (RFC 5321).
+_DJANGO_EMAIL = EmailValidator()
+
+
+def valid_email(text: str) -> bool:
+    if len(text) > 254 or len(text.rpartition("@")[0]) > 64:
+        return False
+    try:
+        _DJANGO_EMAIL(text)
+    except DjangoValidationError:
+        return False
+    return True
 
 
 class ValidationError(Exception):
@@ -153,7 +167,7 @@ def clean_email(item: Any, default_type: int = 1) -> tuple[dict[str, Any], dict[
         errors["email"] = [REQUIRED]
     else:
         text, err = _text(item["email"], allow_blank=False)
-        if err is None and text is not None and not _EMAIL.match(text):
+        if err is None and text is not None and not valid_email(text):
             err = BAD_EMAIL
         if err:
             errors["email"] = [err]

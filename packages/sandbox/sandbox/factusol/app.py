@@ -25,6 +25,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jwt
 from flask import Flask, Response, g, request
@@ -72,6 +73,8 @@ def default_switches(today: dt.date, years_on_disk: list[int] | None = None) -> 
         "ko_rate": 0.0,  # §8.2: probability of a transient {"respuesta":"KO"} on /admin/*
         "token_ttl_seconds": 180,  # §3.2: JWT lifetime
         "ejercicios": years,  # §6: the years that have a database (others -> BDNoExiste)
+        # the office's zone: FUMCLI/FALCLI are its wall-clock times, whatever the host's zone
+        "timezone": "Europe/Madrid",
     }
 
 
@@ -247,7 +250,9 @@ class FactusolEmulator:
         return self.state.switches
 
     def now(self) -> dt.datetime:
-        return self.state.clock.now().replace(microsecond=0)
+        """Naive wall-clock time of the office (switch ``timezone``), as FactuSOL stores it."""
+        zone = ZoneInfo(str(self.switches.get("timezone") or "Europe/Madrid"))
+        return self.state.clock.now().astimezone(zone).replace(tzinfo=None, microsecond=0)
 
     def years(self) -> list[str]:
         return [str(y).strip() for y in self.switches.get("ejercicios") or []]

@@ -1,0 +1,91 @@
+"""Which values can identify a customer on the other system, and which only look like they can.
+
+A link code is the only certain identity. A NIF or an e-mail can suggest a match on the first
+run, but real books are full of values that identify nobody: placeholder NIFs typed to get past
+a required field, and addresses several customers share (a gestoría's, a company's ``info@``).
+This module answers the first question for one value; whether a value is shared is a count over
+a whole side, which the matching rule (:mod:`customer_sync.matching`) takes as an input.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .normalize import NO_NIF_TEXTS, InvalidValue, check_nif, clean_text, normalize_email
+
+__all__ = [
+    "email_identity",
+    "is_placeholder_nif",
+    "link_code",
+    "nif_identity",
+    "parse_link_code",
+]
+
+_NIF_JUNK = re.compile(r"[\s.\-_]+")
+# The textbook example numbers, found on real invoices as "any valid NIF".
+_SEQUENCES = ("0123456789", "9876543210", "123456789", "987654321")
+
+
+def parse_link_code(value: object) -> int:
+    """The client code a link value names: ``" 10001 "``, ``"0010001"`` and ``10001`` are the
+    same code. Raises InvalidValue for anything that is not a positive whole number."""
+    if isinstance(value, bool):
+        raise InvalidValue("factusol_id is not an integer")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int):
+        number = value
+    else:
+        text = clean_text(str(value))
+        if not (text.isascii() and text.isdigit()):
+            raise InvalidValue("factusol_id is not an integer")
+        number = int(text)
+    if number <= 0:
+        raise InvalidValue("factusol_id is not a positive integer")
+    return number
+
+
+def link_code(value: object) -> int | None:
+    """:func:`parse_link_code`, or None for an empty or unusable value."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        return parse_link_code(value)
+    except InvalidValue:
+        return None
+
+
+def is_placeholder_nif(value: str) -> bool:
+    """True for values that stand for "no NIF": ``SIN NIF``, ``N/A``, ``00000000T``,
+    ``11111111H``, ``B00000000``, ``12345678Z`` and the like (valid checksums included)."""
+    compact = _NIF_JUNK.sub("", clean_text(value)).upper()
+    if compact.startswith("ES") and len(compact) == 11:
+        compact = compact[2:]
+    if not compact or compact.replace("/", "") in NO_NIF_TEXTS:
+        return True
+    digits = "".join(ch for ch in compact if ch.isdigit())
+    if len(digits) < 7:
+        return not digits and len(compact) < 8  # letters only: a word, not a number
+    body = digits[:8] if len(digits) >= 8 else digits
+    if len(set(body)) == 1:
+        return True
+    return any(body in sequence for sequence in _SEQUENCES)
+
+
+def nif_identity(value: str | None) -> str | None:
+    """The compact NIF when it can identify one customer; None when empty, a placeholder or
+    invalid (an invalid NIF is reported by the mapping, never used to match)."""
+    if value is None or is_placeholder_nif(value):
+        return None
+    try:
+        nif = check_nif(value)
+    except InvalidValue:
+        return None
+    return nif or None
+
+
+def email_identity(value: str | None) -> str | None:
+    """The normalized address when it is one Clientify accepts; None otherwise."""
+    if value is None:
+        return None
+    return normalize_email(value) or None

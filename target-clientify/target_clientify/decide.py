@@ -1,0 +1,282 @@
+"""Decide, per FactuSOL client: update its linked contact, link an unlinked one, create one, or
+reject it; and the merged values to write.
+
+Runs on the main thread in record order, so decisions that depend on each other (two clients
+claiming one unlinked contact) are taken one after the other. The rules live in customer_sync:
+the matching rule (``decide_match``) and the three-way merge (``merge_customer``); this module
+feeds them what the run found.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, tzinfo
+from typing import Any
+
+from clientify_api import (
+    ContactIndex,
+    contact_emails,
+    custom_field_text,
+    link_key,
+    parse_api_datetime,
+)
+from customer_sync import (
+    ConflictPolicy,
+    Customer,
+    FieldIssue,
+    KeyIndex,
+    MatchCandidate,
+    MatchDecision,
+    MergeResult,
+    RecordRejected,
+    SideValues,
+    customer_from_contact,
+    decide_match,
+    merge_customer,
+    nif_identity,
+)
+from sync_ledger import LedgerEntry
+
+
+@dataclass
+class Plan:
+    """What was decided for one record."""
+
+    code: Any
+    record: dict[str, Any]
+    action: str  # create | link | update | reject
+    desired: Customer | None = None
+    contact: dict[str, Any] | None = None
+    reason: str | None = None
+    how: str | None = None  # why a link
+    placeholder_id: int | None = None
+    ledger: LedgerEntry | None = None
+    rejection: RecordRejected | None = None
+    issues: list[FieldIssue] = field(default_factory=list)  # what the mapping could not read
+
+
+def factusol_time(value: object, tz: tzinfo) -> tuple[datetime | None, bool]:
+    """FUMCLI as the stream carries it, read as a wall-clock time of the company's zone.
+
+    tap-factusol attaches its own ``timezone`` setting's offset to FUMCLI; the wall-clock
+    value is what FactuSOL stored, so it is re-read in this target's zone (the account's).
+    Returns the time and whether it carries only a date.
+    """
+    moment: datetime | None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime.combine(value, time())
+    elif isinstance(value, str) and value.strip():
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None, False
+    else:
+        return None, False
+    wall = moment.replace(tzinfo=None)
+    return wall.replace(tzinfo=tz), wall.time() == time()
+
+
+class Decider:
+    """The decisions of one run (claims and planned creations are shared across batches)."""
+
+    def __init__(
+        self,
+        *,
+        link_field: str,
+        match_keys: Sequence[str],
+        ambiguous_match: str,
+        policy: ConflictPolicy,
+        region: str,
+        tz: tzinfo,
+        factusol_census: Callable[[], KeyIndex],
+    ) -> None:
+        self.link_field = link_field
+        self.match_keys = list(match_keys)
+        self.ambiguous_match = ambiguous_match
+        self.policy = policy
+        self.region = region
+        self.tz = tz
+        self.factusol_census = factusol_census
+        # Creates and links decided but not (or, in a dry run, never) visible in the index
+        # yet, so later records of the run see them exactly as a real run would.
+        self.pending = ContactIndex(field=link_field)
+        self._placeholder_ids = itertools.count(-1, -1)
+        self._claims: dict[Any, str] = {}  # contact id -> code linked to it in this run
+        self._claimed_by_code: dict[str, Any] = {}
+
+    def close(self) -> None:
+        self.pending.close()
+
+    def link_of(self, contact: Mapping[str, Any]) -> str | None:
+        claimed = self._claims.get(contact.get("id"))
+        if claimed:
+            return claimed
+        value = custom_field_text(contact, self.link_field)
+        return None if value is None else link_key(value)
+
+    # ------------------------------------------------------------------ one record
+
+    def plan(
+        self,
+        code: Any,
+        record: dict[str, Any],
+        desired: Customer,
+        index: ContactIndex,
+        ledger: Mapping[int, LedgerEntry],
+        issues: list[FieldIssue] | None = None,
+    ) -> Plan:
+        plan = Plan(code, record, "create", desired=desired, issues=list(issues or []))
+        assert desired.factusol_id is not None
+        key = str(desired.factusol_id)
+        linked = index.by_factusol_id(key)
+        claimed = self._claimed_by_code.get(key)  # linked earlier in this run (or dry run)
+        if claimed is not None and all(c.get("id") != claimed for c in linked):
+            contact = index.get(claimed)
+            if contact is not None:
+                linked.append(contact)
+        if len(linked) > 1:
+            ids = [c.get("id") for c in linked]
+            raise RecordRejected(
+                f"{len(linked)} Clientify contacts carry {self.link_field}={key} "
+                f"(ids {', '.join(map(str, ids))}): nothing was written to any of them; merge "
+                f"them in Clientify, or keep {self.link_field} on the right one only",
+                code="claimed_by_several",
+                candidates=ids,
+            )
+        if linked:
+            plan.action, plan.contact = "update", linked[0]
+            entry = ledger.get(int(desired.factusol_id))
+            if entry is not None and entry.belongs_to(linked[0].get("id")):
+                plan.ledger = entry
+            return plan
+        if self.pending.by_factusol_id(key):
+            # Only in a dry run: this code was already planned for creation in this run.
+            plan.action, plan.reason = "update", "created earlier in this run"
+            return plan
+
+        census = self.factusol_census()
+        decision = decide_match(
+            nif=desired.nif,
+            emails=[desired.email],
+            source_holders=census.count,
+            destination_holders=lambda kind, value: self._holders(kind, value, index),
+            keys=self.match_keys,
+            self_key=desired.factusol_id,
+            confirm=lambda candidate: self._confirm(candidate, census, index),
+        )
+        if decision.action == "link" and decision.candidate is not None:
+            contact = self._contact(decision.candidate.key, index)
+            if contact is not None:
+                plan.action, plan.contact, plan.how = "link", contact, decision.how
+                self._claims[contact.get("id")] = key
+                self._claimed_by_code[key] = contact.get("id")
+                return plan
+        if decision.action == "ambiguous" and self.ambiguous_match != "create":
+            raise RecordRejected(
+                f"not linked: several Clientify contacts could be this client ({decision.how}); "
+                f"set {self.link_field} to {key} on the right one by hand "
+                "(or ambiguous_match: create)",
+                code="ambiguous_match",
+                candidates=decision.candidate_keys,
+            )
+        plan.placeholder_id = next(self._placeholder_ids)
+        self.pending.add(self._placeholder(plan.placeholder_id, key, desired))
+        return plan
+
+    def _holders(self, kind: str, value: str, index: ContactIndex) -> list[MatchCandidate]:
+        if kind == "nif":
+            found = [*index.by_nif(value), *self.pending.by_nif(value)]
+        else:
+            found = [*index.by_email(value), *self.pending.by_email(value)]
+        unique: dict[Any, dict[str, Any]] = {}
+        for contact in found:
+            unique.setdefault(contact.get("id"), contact)
+        return [
+            MatchCandidate(
+                cid,
+                nif_identity(contact.get("taxpayer_identification_number")),
+                self.link_of(contact),
+            )
+            for cid, contact in unique.items()
+        ]
+
+    def _confirm(
+        self, candidate: MatchCandidate, census: KeyIndex, index: ContactIndex
+    ) -> MatchDecision:
+        """The same rule from the contact's side: it must find this client, and only it."""
+        contact = self._contact(candidate.key, index) or {}
+
+        def contacts_holding(kind: str, value: str) -> int:
+            return len(self._holders(kind, value, index))
+
+        def clients_holding(kind: str, value: str) -> list[MatchCandidate]:
+            return [
+                MatchCandidate(code, census.nif_of(code), self._client_link(code, index))
+                for code in census.holders(kind, value)
+            ]
+
+        return decide_match(
+            nif=contact.get("taxpayer_identification_number"),
+            emails=contact_emails(contact),
+            source_holders=contacts_holding,
+            destination_holders=clients_holding,
+            keys=self.match_keys,
+            source="Clientify",
+            destination="FactuSOL",
+            self_key=candidate.key,
+        )
+
+    def _client_link(self, code: int | str, index: ContactIndex) -> str | None:
+        """The contact a FactuSOL client is linked to (in Clientify, or claimed in this run)."""
+        claimed = self._claimed_by_code.get(str(code))
+        if claimed is not None:
+            return str(claimed)
+        linked = index.by_factusol_id(code)
+        return str(linked[0].get("id")) if linked else None
+
+    def _contact(self, contact_id: Any, index: ContactIndex) -> dict[str, Any] | None:
+        return index.get(contact_id) or self.pending.get(contact_id)
+
+    def _placeholder(self, contact_id: int, key: str, desired: Customer) -> dict[str, Any]:
+        return {
+            "id": contact_id,
+            "custom_fields": [{"field": self.link_field, "value": key}],
+            "taxpayer_identification_number": desired.nif or "",
+            "emails": [{"email": desired.email}] if desired.email else [],
+        }
+
+    def created(self, plan: Plan) -> None:
+        """A planned creation is now in the index: forget its placeholder."""
+        if plan.placeholder_id is not None:
+            self.pending.remove(plan.placeholder_id)
+
+    # ------------------------------------------------------------------ the merge
+
+    def merge(self, plan: Plan, contact: Mapping[str, Any]) -> MergeResult:
+        """Merge the client (the record) with the contact as Clientify holds it."""
+        assert plan.desired is not None
+        clientify, issues = customer_from_contact(
+            contact, region=self.region, link_field=self.link_field
+        )
+        fs_modified, date_only = factusol_time(plan.record.get("modified"), self.tz)
+        cl_modified = parse_api_datetime(contact.get("modified"))
+        entry = plan.ledger
+        if (
+            entry is not None
+            and entry.clientify_written_at is not None
+            and cl_modified is not None
+            and cl_modified <= entry.clientify_written_at
+        ):
+            cl_modified = None  # the sync's own write moved it: no user change to date
+        return merge_customer(
+            SideValues.read(plan.desired, plan.issues, fs_modified, date_only),
+            SideValues.read(clientify, issues, cl_modified),
+            base=None if entry is None else entry.base,
+            pending=None if entry is None else entry.pending,
+            policy=self.policy,
+            tz=self.tz,
+        )
