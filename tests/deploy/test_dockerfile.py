@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -94,3 +95,24 @@ def test_image_pins_match_the_dev_set(pin: str) -> None:
     assert pin in image.splitlines()
     assert pin in dev.splitlines()
     assert "./orchestration[server]" in image.splitlines()
+
+
+def test_every_plugin_source_is_copied_into_the_image() -> None:
+    """Each `-e ./path` of a plugin's pip_url in meltano.yml is in the image before
+    `meltano install` (a library added to a connector must be added here too)."""
+    spec = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
+    needed = {
+        part.removeprefix("./").rstrip("/")
+        for kind in spec["plugins"].values()
+        for plugin in kind
+        for part in str(plugin.get("pip_url") or "").split()
+        if part.startswith("./")
+    }
+    copied = {
+        source.rstrip("/")
+        for word, args in instructions()
+        if word == "COPY"
+        for source in [a for a in args.split() if not a.startswith("--")][:-1]
+    }
+    assert needed
+    assert needed <= copied, f"not copied into the image: {sorted(needed - copied)}"
