@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -50,25 +50,38 @@ def _libpq(uri: str) -> str:
 
 
 @pytest.fixture
-def pg_meltano_uri() -> Iterator[str]:
-    """Meltano's system database in a fresh, empty schema of its own (dropped afterwards).
-
-    The URI sets `search_path` to the schema (psycopg 3 `options`), the layout the README
-    recommends when Meltano shares a server with Dagster: both create `runs` and
-    `alembic_version`, so each keeps its own schema or database.
-    """
+def pg_schemas() -> Iterator[Callable[[str], str]]:
+    """`make(name)`: a fresh, empty schema on the test server (all dropped afterwards), as a URI
+    whose `search_path` is that schema (psycopg 3 `options`)."""
     import psycopg
 
     server = _server_uri()
-    schema = f"meltano_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_libpq(server), autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    sep = "&" if "?" in server else "?"
-    try:
-        yield f"{server}{sep}options={quote(f'-csearch_path={schema}')}"
-    finally:
+    made: list[str] = []
+
+    def make(name: str) -> str:
         with psycopg.connect(_libpq(server), autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+            conn.execute(f'CREATE SCHEMA "{name}"')
+        made.append(name)
+        sep = "&" if "?" in server else "?"
+        return f"{server}{sep}options={quote(f'-csearch_path={name}')}"
+
+    try:
+        yield make
+    finally:
+        if made:
+            with psycopg.connect(_libpq(server), autocommit=True) as conn:
+                for name in made:
+                    conn.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
+@pytest.fixture
+def pg_meltano_uri(pg_schemas: Callable[[str], str]) -> str:
+    """Meltano's system database in a fresh, empty schema of its own (dropped afterwards).
+
+    The layout the README recommends when Meltano shares a server with Dagster: both create
+    `runs` and `alembic_version`, so each keeps its own schema or database.
+    """
+    return pg_schemas(f"meltano_{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture

@@ -72,6 +72,18 @@ DROPPED_NAMES = (
     "MELTANO_STATE_BACKEND_URI",
 )
 TARGETS = ("target-clientify", "target-factusol")
+# The plugins' own setting variables for the company's credentials and API URLs.
+FACTUSOL_PREFIXES = ("TAP_FACTUSOL", "TARGET_FACTUSOL", "TARGET_CLIENTIFY_FACTUSOL")
+CLIENTIFY_KEY_VARIABLES = (
+    "TAP_CLIENTIFY_API_KEY",
+    "TARGET_CLIENTIFY_API_KEY",
+    "TARGET_FACTUSOL_CLIENTIFY_API_KEY",
+)
+CLIENTIFY_URL_VARIABLES = (
+    "TAP_CLIENTIFY_API_URL",
+    "TARGET_CLIENTIFY_API_URL",
+    "TARGET_FACTUSOL_CLIENTIFY_API_URL",
+)
 INSTALLED_KINDS = ("extractors", "loaders", "mappers", "utilities")
 _LEVEL = re.compile(r"\[(warning|error|critical)")
 _LOCKED = "pipeline is already running"
@@ -269,22 +281,23 @@ def build_env(
             "FACTUSOL_BASE_DATOS": base_datos,
             "FACTUSOL_PASSWORD": password,
             "CLIENTIFY_API_KEY": api_key,
-            "TAP_CLIENTIFY_API_KEY": api_key,
-            "TARGET_CLIENTIFY_API_KEY": api_key,
-            "TARGET_FACTUSOL_CLIENTIFY_API_KEY": api_key,
+            **dict.fromkeys(CLIENTIFY_KEY_VARIABLES, api_key),
         }
     )
-    for plugin in ("TAP_FACTUSOL", "TARGET_FACTUSOL"):
-        env[f"{plugin}_CODIGO_FABRICANTE"] = fabricante
-        env[f"{plugin}_CODIGO_CLIENTE"] = cliente
-        env[f"{plugin}_BASE_DATOS"] = base_datos
-        env[f"{plugin}_PASSWORD"] = password
+    # Each plugin setting that holds a FactuSOL credential (target-clientify reads FactuSOL
+    # too, for first-run matching), and each API URL setting (orchestration/tests checks
+    # these lists against meltano.yml).
+    for prefix in FACTUSOL_PREFIXES:
+        env[f"{prefix}_CODIGO_FABRICANTE"] = fabricante
+        env[f"{prefix}_CODIGO_CLIENTE"] = cliente
+        env[f"{prefix}_BASE_DATOS"] = base_datos
+        env[f"{prefix}_PASSWORD"] = password
     if fs.api_url:
-        env["TAP_FACTUSOL_API_URL"] = env["TARGET_FACTUSOL_API_URL"] = fs.api_url
+        for prefix in FACTUSOL_PREFIXES:
+            env[f"{prefix}_API_URL"] = fs.api_url
     if cl.api_url:
-        for name in ("TAP_CLIENTIFY_API_URL", "TARGET_CLIENTIFY_API_URL"):
+        for name in CLIENTIFY_URL_VARIABLES:
             env[name] = cl.api_url
-        env["TARGET_FACTUSOL_CLIENTIFY_API_URL"] = cl.api_url
     for target in TARGETS:
         prefix = target.upper().replace("-", "_")
         env[f"{prefix}_PLAN_FILE"] = str(paths.plan(target))

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from fcsync_orchestration.runner import (
     DIRECTIONS,
     MissingSecretError,
@@ -23,6 +24,7 @@ from .conftest import SECRETS, fake_calls, two_companies
 
 F2C = DIRECTIONS["factusol_to_clientify"]
 C2F = DIRECTIONS["clientify_to_factusol"]
+REPO = Path(__file__).resolve().parents[2]
 RUN_ID = "0b6e8c1e-2f55-4c41-9a43-0d6d1c1a9e77"
 
 
@@ -287,3 +289,52 @@ def test_plugin_settings_in_the_project_env_file_are_named(tmp_path: Path) -> No
     )
     assert dotenv_plugin_settings(tmp_path) == ["FACTUSOL_PASSWORD", "TARGET_CLIENTIFY_DRY_RUN"]
     assert dotenv_plugin_settings(tmp_path / "missing") == []
+
+
+def test_every_credential_url_and_path_setting_of_meltano_yml_is_set_per_company(
+    write_tenants: Callable[[dict[str, Any]], Path], tmp_path: Path
+) -> None:
+    """Drift guard: a plugin setting added to meltano.yml that reads a company credential (in
+    the prod environment), an API URL, or a file path must be set for each company."""
+    project = yaml.safe_load((REPO / "meltano.yml").read_text(encoding="utf-8"))
+    doc = two_companies()
+    doc["companies"][0]["clientify"]["api_url"] = "http://127.0.0.1:9/cl/v1"
+    doc["defaults"]["ledger_uri"] = "sqlite:///{company_dir}/ledger.sqlite"
+    tenants = load_tenants(write_tenants(doc))
+    env, _ = build_env(tenants, tenants.company("acme"), environ=SECRETS, sys_dir=tmp_path)
+    company_dir = str(tenants.work_dir / "acme")
+    values = {
+        "FACTUSOL_CODIGO_FABRICANTE": "1234",
+        "FACTUSOL_CODIGO_CLIENTE": "56789",
+        "FACTUSOL_BASE_DATOS": "FS001",
+        "FACTUSOL_PASSWORD": SECRETS["ACME_FACTUSOL_PASSWORD"],
+        "CLIENTIFY_API_KEY": SECRETS["ACME_CLIENTIFY_API_KEY"],
+    }
+    prod = next(e for e in project["environments"] if e["name"] == "prod")
+    checked = 0
+    for kind in prod["config"]["plugins"].values():
+        for plugin in kind:
+            prefix = plugin["name"].upper().replace("-", "_")
+            for name, value in (plugin.get("config") or {}).items():
+                variable = str(value).removeprefix("${").removesuffix("}")
+                if variable in values:
+                    assert env.get(f"{prefix}_{name.upper()}") == values[variable], name
+                    checked += 1
+    urls = {"factusol": "http://127.0.0.1:9/fs", "clientify": "http://127.0.0.1:9/cl/v1"}
+    for kind in project["plugins"].values():
+        for plugin in kind:
+            prefix = plugin["name"].upper().replace("-", "_")
+            api = "factusol" if "factusol" in plugin["name"] else "clientify"
+            for setting in plugin.get("settings") or []:
+                name = setting["name"]
+                variable = f"{prefix}_{name.upper()}"
+                if name == "api_url" or name.endswith("_api_url"):
+                    which = name.removesuffix("_api_url") if name != "api_url" else api
+                    assert env.get(variable) == urls[which], variable
+                    checked += 1
+                elif name.endswith(("_file", "_uri")):
+                    assert (
+                        env.get(variable, "").replace("sqlite:///", "").startswith(company_dir)
+                    ), variable
+                    checked += 1
+    assert checked >= 20

@@ -187,6 +187,21 @@ def world(tmp_path: Path, pg_meltano_uri: str, monkeypatch: pytest.MonkeyPatch) 
             proc.stop()
 
 
+def ledger_codes(uri: str) -> set[int]:
+    """Client codes in a sync ledger (sync_ledger's table), SQLite path or PostgreSQL URI."""
+    import sqlalchemy as sa
+
+    url = uri if "://" in uri else f"sqlite:///{uri}"
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {
+                int(row[0]) for row in conn.execute(sa.text("SELECT code FROM sync_ledger_pair"))
+            }
+    finally:
+        engine.dispose()
+
+
 def edit_today(company: Company, codes: list[int]) -> None:
     """Edit clients as a desktop user would, today (the first modified run reads 24 h)."""
     for code in codes:
@@ -247,13 +262,33 @@ def test_two_companies_synced_at_the_same_time_keep_their_own_state_and_data(
     assert results["acme"].counts["created"] == 3
     assert results["globex"].counts["created"] == 2
     for company_id, result in results.items():
-        assert result.report_path.is_relative_to(world.tenants.work_dir / company_id)
-        assert result.log_path.is_relative_to(world.tenants.work_dir / company_id)
+        company_dir = world.tenants.work_dir / company_id
+        assert result.report_path.is_relative_to(company_dir)
+        assert result.log_path.is_relative_to(company_dir)
+        # No ledger_uri in the tenants file: the targets' relative default lands in the
+        # company's directory (meltano runs there), with this company's pairs only.
+        ledger = company_dir / "output" / "ledger" / "sync-ledger.sqlite"
+        assert ledger_codes(str(ledger)) == set(world.companies[company_id].linked_contacts())
 
 
 def test_dagster_jobs_sync_each_company_into_its_own_account_with_metadata(
-    world: World, pg_database: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    world: World,
+    pg_database: Any,
+    pg_schemas: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
+    # The sync ledger in PostgreSQL, one schema per company, from one URI with {company}
+    # given through a variable (it holds a password): the tenants file's ledger_uri_env.
+    prefix = f"ledger_{time.time_ns() % 10**8}"
+    uris = {c: pg_schemas(f"{prefix}_{c}") for c in world.companies}
+    monkeypatch.setenv(
+        "FCSYNC_LEDGER_URI", uris["acme"].replace(f"{prefix}_acme", f"{prefix}_{{company}}")
+    )
+    doc = yaml.safe_load(world.tenants.path.read_text(encoding="utf-8"))
+    doc["defaults"]["ledger_uri_env"] = "FCSYNC_LEDGER_URI"
+    world.tenants.path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    world.tenants = load_tenants(world.tenants.path)
     # Dagster's own storage in its own PostgreSQL database, from the documented dagster.yaml.
     home = tmp_path / "dagster_home"
     home.mkdir()
@@ -301,6 +336,8 @@ def test_dagster_jobs_sync_each_company_into_its_own_account_with_metadata(
             world.tenants.work_dir / company_id / "output" / "reports" / "target-clientify.json"
         )
         assert_contacts_are_own_clients(company, set(linked))
+        assert ledger_codes(uris[company_id]) == set(linked)  # its own schema, its own pairs
+        assert not (world.tenants.work_dir / company_id / "output" / "ledger").exists()
         # Nothing of the other company: no client name of one lands in the other's account.
         other = world.companies["globex" if company_id == "acme" else "acme"]
         contacts = company.clientify.admin("GET", "contacts")["contacts"]
