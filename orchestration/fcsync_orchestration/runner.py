@@ -256,13 +256,17 @@ def build_env(
     base_datos = need(fs.base_datos)
     password = need(Value(env=fs.password_env))
     api_key = need(Value(env=cl.api_key_env))
+    # The targets' settings: `ledger_uri`, and `index_cache_file` (a SQLite path or a
+    # PostgreSQL URL) for the tenants file's index_cache_uri.
     uris: dict[str, str] = {}
-    given = {"LEDGER_URI": company.ledger_uri, "INDEX_CACHE_URI": company.index_cache_uri}
+    given = {"LEDGER_URI": company.ledger_uri, "INDEX_CACHE_FILE": company.index_cache_uri}
     for key, value in given.items():
         if value is not None:
             template = need(value)
             if template:
-                value.check_per_company(template, key.lower())
+                value.check_per_company(
+                    template, "ledger_uri" if key == "LEDGER_URI" else "index_cache_uri"
+                )
             uri = _format_uri(template, company, paths)
             uris[key] = uri
             if pw := _uri_password(uri):
@@ -304,7 +308,7 @@ def build_env(
         env[f"{prefix}_REJECT_FILE"] = str(paths.rejects(target))
         env[f"{prefix}_REPORT_FILE"] = str(paths.report(target))
         env[f"{prefix}_INDEX_CACHE_FILE"] = str(paths.index_cache_file)
-        # Only when given: a project whose targets lack these settings ignores them anyway.
+        # Only when given (else the ledger's relative default lands in the company directory).
         for key, uri in uris.items():
             env[f"{prefix}_{key}"] = uri
     # Longest first, so that a secret containing another is redacted whole.

@@ -126,12 +126,14 @@ def test_ledger_and_cache_uris_are_passed_per_company_only_when_given(
     assert acme["TARGET_CLIENTIFY_LEDGER_URI"].endswith("search_path%3Dacme")
     assert globex["TARGET_FACTUSOL_LEDGER_URI"] == environ["GLOBEX_LEDGER_URI"]
     assert "lpw-123" in secrets
-    assert acme["TARGET_FACTUSOL_INDEX_CACHE_URI"] == (
+    # The contact cache: the targets' index_cache_file takes a path or a URL.
+    assert acme["TARGET_FACTUSOL_INDEX_CACHE_FILE"] == (
         f"sqlite:///{tenants.work_dir / 'acme'}/cache.sqlite"
     )
-    assert globex["TARGET_CLIENTIFY_INDEX_CACHE_URI"] == (
+    assert globex["TARGET_CLIENTIFY_INDEX_CACHE_FILE"] == (
         f"sqlite:///{tenants.work_dir / 'globex'}/cache.sqlite"
     )
+    assert not [k for k in acme if k.endswith("_INDEX_CACHE_URI")]
 
 
 def test_a_shared_uri_from_the_environment_must_name_the_company(
@@ -143,7 +145,7 @@ def test_a_shared_uri_from_the_environment_must_name_the_company(
     acme = tenants.company("acme")
     ok = {**SECRETS, "FCSYNC_CACHE_URI": "sqlite:///{company_dir}/cache.sqlite"}
     env, _ = build_env(tenants, acme, environ=ok, sys_dir=tmp_path)
-    assert env["TARGET_CLIENTIFY_INDEX_CACHE_URI"].endswith("/acme/cache.sqlite")
+    assert env["TARGET_CLIENTIFY_INDEX_CACHE_FILE"].endswith("/acme/cache.sqlite")
     shared = {**SECRETS, "FCSYNC_CACHE_URI": "sqlite:////srv/cache.sqlite"}
     with pytest.raises(TenantsError, match=r"FCSYNC_CACHE_URI.*must contain"):
         build_env(tenants, acme, environ=shared, sys_dir=tmp_path)
