@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from customer_sync import (
     RunSummary,
     append_history,
     customer_from_client,
+    link_code,
     write_private_text,
 )
 from factusol_api import FactusolClient, FactusolCredentials, FactusolError
@@ -125,6 +126,7 @@ class ClientifyRun:
         # Without FactuSOL settings, the census is the clients streamed so far in this run.
         self._streamed = KeyIndex()
         self.failure: str | None = None
+        self._write_failed = threading.Event()
         self._link_field_missing = False  # known after start()
         self.progress = ProgressMeter(logger, noun="clients", interval=PROGRESS_SECONDS)
         self.decider: Decider
@@ -352,6 +354,14 @@ class ClientifyRun:
         self.plan.close()
         self.rejects.close()
 
+    def close_files(self) -> None:
+        """Release files and connections of a run that never started."""
+        self._streamed.close()
+        if self.factusol is not None:
+            self.factusol.close()
+        self.plan.close()
+        self.rejects.close()
+
     def write_report(self) -> None:
         calls = self.client.calls_snapshot()
         if self.factusol is not None:
@@ -439,35 +449,46 @@ class ClientifyRun:
             if self.progress.total is None and self.factusol is not None:
                 self.progress.total = self._factusol_count()
                 self.progress.total_is_bound = True
-            for record in records:
-                if isinstance(record.get("code"), int):
-                    self._streamed.add(
-                        record["code"], nif=record.get("nif"), emails=[record.get("email")]
-                    )
-            codes = [r["code"] for r in records if isinstance(r.get("code"), int)]
+            if self.factusol is None:  # the census is what the run has streamed
+                for record in records:
+                    if isinstance(record.get("code"), int):
+                        self._streamed.add(
+                            record["code"], nif=record.get("nif"), emails=[record.get("email")]
+                        )
+            codes = [c for r in records if (c := link_code(r.get("code"))) is not None]
             entries: dict[int, LedgerEntry] = (
                 self.ledger.get_many(codes) if self.ledger is not None and codes else {}
             )
-            plans = [self._plan(record, index, entries) for record in records]
-            work = [p for p in plans if p.action != "reject"]
-            if work:
-                with ThreadPoolExecutor(
-                    max_workers=min(self.max_workers, len(work)),
-                    thread_name_prefix="clientify-writer",
-                ) as pool:
-                    futures = [pool.submit(self._apply, plan) for plan in work]
-                    done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-                    failed = next((f for f in done if f.exception() is not None), None)
-                    if failed is not None:
-                        for future in futures:
-                            future.cancel()  # records not started stay unwritten
-                        failed.result()
+            # Each plan is handed to the writers as soon as it is decided: deciding the next
+            # records overlaps the writes (which wait on Clientify's rate limit).
+            with ThreadPoolExecutor(
+                max_workers=self.max_workers, thread_name_prefix="clientify-writer"
+            ) as pool:
+                futures: list[Future[None]] = []
+                for record in records:
+                    plan = self._plan(record, index, entries)
+                    if plan.action != "reject":
+                        futures.append(pool.submit(self._apply, plan))
+                    if self._write_failed.is_set():
+                        break  # a systemic failure in a writer: decide no more
+                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                failed = next((f for f in done if f.exception() is not None), None)
+                if failed is not None:
+                    for future in futures:
+                        future.cancel()  # records not started stay unwritten
+                    failed.result()
         except FATAL_ERRORS as exc:
             self._stop(f"target-clientify stopped: {exc}")
         except ClientifyError as exc:
             self._stop(f"target-clientify stopped: unexpected Clientify answer: {exc}")
         except FactusolError as exc:
             self._stop(f"target-clientify stopped: FactuSOL census: {exc}")
+        except TargetClientifyError:
+            raise
+        except Exception as exc:
+            # A bug: stop with the report written and every file and connection released.
+            self.logger.exception("target-clientify: unexpected error")
+            self._stop(f"target-clientify stopped: {type(exc).__name__}: {exc}")
 
     def _factusol_count(self) -> int | None:
         assert self.factusol is not None
@@ -478,7 +499,11 @@ class ClientifyRun:
             return None  # progress without a total
 
     def _apply(self, plan: Plan) -> None:
-        self.writer.apply(plan)
+        try:
+            self.writer.apply(plan)
+        except BaseException:
+            self._write_failed.set()
+            raise
         self.progress.advance()
 
     def _stop(self, message: str) -> None:
@@ -524,6 +549,14 @@ class ClientifyRun:
             return self.decider.plan(code, record, desired, index, entries, issues)
         except RecordRejected as exc:
             return self._rejected(Plan(code, record, "reject", desired=desired), exc)
+        except (ClientifyError, FactusolError):
+            raise  # systemic: stops the run
+        except Exception as exc:  # a bug met by one record must not stop the others
+            self.logger.exception("client %s: unexpected error while deciding", code)
+            return self._rejected(
+                Plan(code, record, "reject", desired=desired),
+                RecordRejected(f"internal error while deciding: {type(exc).__name__}"),
+            )
 
     # ------------------------------------------------------------------ rejects and warnings
 

@@ -173,8 +173,9 @@ class TargetClientify(Target):
             th.StringType,
             default="output/cache/clientify-contacts.sqlite",
             description=(
-                "SQLite file keeping the index of Clientify contacts between runs, so a run "
-                "reads only what changed since the last one (empty = one full scan per run)."
+                "Where the index of Clientify contacts is kept between runs, so a run reads only "
+                "what changed since the last one: a SQLite file, or a PostgreSQL URL such as "
+                "postgresql+psycopg://user:pw@host/db (empty = one full scan per run)."
             ),
         ),
         th.Property(
@@ -255,7 +256,11 @@ class TargetClientify(Target):
         with self._run_lock:
             if self._run is None:
                 run = ClientifyRun(dict(self.config), self.logger)
-                run.start()
+                try:
+                    run.start()
+                except BaseException:
+                    run.close_files()  # nothing to report yet, but no handle left open
+                    raise
                 self._run = run
             return self._run
 

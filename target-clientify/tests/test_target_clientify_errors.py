@@ -45,6 +45,7 @@ def make_config(tmp_path: Path, **extra: Any) -> dict[str, Any]:
         "reject_file": str(tmp_path / "rejects.jsonl"),
         "report_file": str(tmp_path / "report.json"),
         "index_cache_file": str(tmp_path / "contacts.sqlite"),
+        "ledger_uri": str(tmp_path / "ledger.sqlite"),
         "rate_limit": 1000,
         "max_retries": 0,
         **extra,

@@ -416,6 +416,10 @@ class SyncRun:
             # Record-level errors were handled per record: what reaches here is systemic
             # (auth, retries exhausted, an unexpected answer).
             raise self.fail(f"target-factusol: stopped: {exc}") from None
+        except Exception as exc:
+            # A bug: stop with the report written and every file and connection released.
+            self.log.exception("target-factusol: unexpected error")
+            raise self.fail(f"target-factusol: stopped: {type(exc).__name__}: {exc}") from None
 
     def _process(self, records: list[dict[str, Any]]) -> None:
         # find
@@ -454,6 +458,13 @@ class SyncRun:
                 plans.append(self.decider.plan(item, rows, entries))
             except RecordRejected as exc:
                 plans.append(Plan(item, "reject", item.code, reject=exc, done=True))
+                self.progress.advance()
+            except (FactusolError, ClientifyError):
+                raise  # systemic: stops the run
+            except Exception as exc:  # a bug met by one record must not stop the others
+                self.log.exception("contact %s: unexpected error while deciding", item.contact_id)
+                rejection = RecordRejected(f"internal error while deciding: {type(exc).__name__}")
+                plans.append(Plan(item, "reject", item.code, reject=rejection, done=True))
                 self.progress.advance()
         # write
         try:

@@ -215,8 +215,9 @@ class TargetFactusol(Target):
             th.StringType,
             default="output/cache/clientify-contacts.sqlite",
             description=(
-                "SQLite file keeping the index of Clientify contacts between runs, so a run "
-                "reads only what changed since the last one (empty = one full scan per run)."
+                "Where the index of Clientify contacts is kept between runs, so a run reads only "
+                "what changed since the last one: a SQLite file, or a PostgreSQL URL such as "
+                "postgresql+psycopg://user:pw@host/db (empty = one full scan per run)."
             ),
         ),
         th.Property(

@@ -148,32 +148,46 @@ def writes_to(project: Project, contact_id: int) -> list[dict]:
     return [r for r in project.writes(project.clientify) if f"/contacts/{contact_id}/" in r["path"]]
 
 
+def main_phone(contact: dict) -> str:
+    phones = [p["phone"] for p in contact.get("phones") or [] if p.get("type") == 1]
+    return phones[0] if phones else ""
+
+
 @pytest.mark.parametrize("stage", ["written", "partial"])
 def test_killed_between_a_contact_write_and_the_ledger_update(project: Project, stage: str) -> None:
-    # the pair is known to the ledger; FactuSOL's e-mail changes; the target is SIGKILLed right
-    # after writing it to the contact ("partial": between its delete and its add)
+    # the pair is known to the ledger; FactuSOL's e-mail and phone change; the target is
+    # SIGKILLed right after writing them to the contact ("partial": after the first of its
+    # sub-resource calls), before the ledger is updated
     project.run("factusol-to-clientify-full")
     project.run("clientify-to-factusol-full")
     code = min(project.clients())
     (contact_id,) = contacts_by_link(project)[str(code)]
-    project.factusol.admin("PATCH", f"clients/{code}", {"EMACLI": "nuevo.tras.caida@example.es"})
+    new_email, new_phone = "nuevo.tras.caida@example.es", "955 12 34 56"
+    project.factusol.admin("PATCH", f"clients/{code}", {"EMACLI": new_email, "TELCLI": new_phone})
     project.extra_env["TARGET_CLIENTIFY_MAX_WORKERS"] = "1"
-
     project.extra_env["FCSYNC_TEST_CRASH_AFTER_CONTACT_WRITE"] = stage
-    crashed = project.run("factusol-to-clientify-full", check=False)
-    del project.extra_env["FCSYNC_TEST_CRASH_AFTER_CONTACT_WRITE"]
 
+    crashed = project.run("factusol-to-clientify-full", check=False)
+
+    del project.extra_env["FCSYNC_TEST_CRASH_AFTER_CONTACT_WRITE"]
     assert crashed.returncode != 0
-    landed = main_email(project.contacts()[contact_id])
-    assert landed == ("nuevo.tras.caida@example.es" if stage == "written" else "")
+    contact = project.contacts()[contact_id]
+    landed = (main_email(contact), main_phone(contact).replace(" ", ""))
+    both = (new_email, "955123456")
+    if stage == "written":
+        assert landed[0] == new_email
+    else:
+        assert landed != both  # half done
     project.clientify.clear_requests()
     project.factusol.clear_requests()
     project.run("factusol-to-clientify-full")
     project.run("clientify-to-factusol-full")
 
-    # not lost: both sides hold the new address; not repeated: written once, never reverted
-    assert main_email(project.contacts()[contact_id]) == "nuevo.tras.caida@example.es"
-    assert project.clients()[code]["EMACLI"] == "nuevo.tras.caida@example.es"
+    # not lost: both sides hold the new values; not repeated: written once, never reverted
+    contact = project.contacts()[contact_id]
+    assert main_email(contact) == new_email
+    assert project.clients()[code]["EMACLI"] == new_email
+    assert project.clients()[code]["TELCLI"] == new_phone
     again = writes_to(project, contact_id)
     assert (len(again) > 0) is (stage == "partial"), again  # only the half-done write is redone
     assert project.writes(project.factusol) == []

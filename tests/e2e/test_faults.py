@@ -272,6 +272,7 @@ def test_debug_meltano_run_leaks_no_secret(project: Project, tmp_path: Path) -> 
     project.extra_env = {
         "TAP_FACTUSOL_PASSWORD": FS_SECRET,
         "TARGET_CLIENTIFY_API_KEY": CL_SECRET,
+        "TARGET_CLIENTIFY_FACTUSOL_PASSWORD": FS_SECRET,  # its read-only census
     }
     ok = project.meltano("--log-level=debug", "run", "factusol-to-clientify-full", check=False)
     project.clientify.configure(faults={"error_rate": 1.0})

@@ -32,19 +32,34 @@ def actions(plan: list[dict[str, Any]]) -> dict[str, str]:
     return {str(line["key"]): line["action"] for line in plan}
 
 
-def test_first_full_sync_links_unique_matches_and_rejects_ambiguous_ones(project: Project) -> None:
-    (by_nif, nif1, _), (by_email, _, email2), (ambiguous, nif3, _), (taken, nif4, _) = identifiable(
-        project
-    )[:4]
+def test_first_full_sync_links_unique_matches_creates_the_rest_and_lists_ambiguities(
+    project: Project,
+) -> None:
+    (
+        (by_nif, nif1, _),
+        (by_email, _, email2),
+        (shared, nif3, _),
+        (taken, nif4, _),
+        (
+            ambiguous,
+            nif5,
+            email5,
+        ),
+    ) = identifiable(project)[:5]
     spaced = f"ES-{nif1[:4]} {nif1[4:]}"  # the same NIF as typed by a CRM user
     nif_match = add_contact(project, taxpayer_identification_number=spaced)
     email_match = add_contact(project, email=email2.upper())
+    # one NIF on two contacts identifies neither: the client gets its own contact
     twins = [add_contact(project, taxpayer_identification_number=nif3) for _ in range(2)]
+    # a contact linked to another client is no candidate
     elsewhere = add_contact(
         project,
         taxpayer_identification_number=nif4,
         custom_fields=[{"field": "factusol_id", "value": "99999"}],
     )
+    # the NIF points to one contact, the e-mail to another: a listed ambiguity
+    by_nif5 = add_contact(project, taxpayer_identification_number=nif5)
+    by_email5 = add_contact(project, email=email5)
     before = set(project.contacts())
 
     project.extra_env["TARGET_CLIENTIFY_DRY_RUN"] = "true"
@@ -63,29 +78,29 @@ def test_first_full_sync_links_unique_matches_and_rejects_ambiguous_ones(project
     assert done[str(by_nif)] == done[str(by_email)] == "link"
     assert all(link_of(contacts[twin]) is None for twin in twins)
     assert link_of(contacts[elsewhere]) == "99999"
-    assert done[str(ambiguous)] == done[str(taken)] == "reject"
-    reasons = {
-        line["record"]["code"]: line["_reject"]["reason"]
+    assert done[str(shared)] == done[str(taken)] == "create"
+    assert done[str(ambiguous)] == "reject"
+    reject = next(
+        line["_reject"]
         for line in project.lines("rejects", CLIENTIFY)
-        if line["type"] == "RECORD"
-    }
-    assert all(str(twin) in reasons[ambiguous] for twin in twins)
-    assert str(elsewhere) in reasons[taken]
+        if line["type"] == "RECORD" and line["record"]["code"] == ambiguous
+    )
+    assert (reject["code"], reject["candidates"]) == ("ambiguous_match", [by_nif5, by_email5])
     # no duplicate: every client is linked to at most one contact, and matches were not created
     links = [link_of(c) for c in contacts.values() if link_of(c)]
     assert len(links) == len(set(links))
     assert str(ambiguous) not in links
-    assert str(taken) not in links
     assert "factusol" in contacts[nif_match]["tags"]
 
 
 def test_first_sync_from_clientify_adopts_existing_clients(project: Project) -> None:
     (by_nif, nif1, _), (by_email, _, email2), (dup, nif3, _) = identifiable(project)[:3]
-    # FactuSOL NIFs are not unique: a second client with the same NIF makes it ambiguous
+    # FactuSOL NIFs are not unique: a second client with the same NIF (a branch) makes the NIF
+    # identify neither, so the contact gets its own client instead of adopting one
     twin = project.factusol.admin("POST", "clients", {"NOFCLI": "Duplicado", "NIFCLI": nif3})
     nif_contact = add_contact(project, taxpayer_identification_number=nif1.lower())
     email_contact = add_contact(project, email=f"  {email2}  ")
-    ambiguous_contact = add_contact(project, taxpayer_identification_number=nif3)
+    branch_contact = add_contact(project, taxpayer_identification_number=nif3)
     clients_before = set(project.clients())
 
     project.run("clientify-to-factusol-full")
@@ -93,17 +108,11 @@ def test_first_sync_from_clientify_adopts_existing_clients(project: Project) -> 
     contacts = project.contacts()
     assert link_of(contacts[nif_contact]) == str(by_nif)
     assert link_of(contacts[email_contact]) == str(by_email)
-    assert link_of(contacts[ambiguous_contact]) is None
     done = actions(project.lines("plans", FACTUSOL))
     assert done[str(nif_contact)] == done[str(email_contact)] == "link"
-    assert done[str(ambiguous_contact)] == "reject"
-    reason = next(
-        line["_reject"]["reason"]
-        for line in project.lines("rejects", FACTUSOL)
-        if line["type"] == "RECORD" and line["record"]["id"] == ambiguous_contact
-    )
-    assert str(dup) in reason
-    assert str(twin["CODCLI"]) in reason
+    assert done[str(branch_contact)] == "create"
+    new_code = int(link_of(contacts[branch_contact]))
+    assert new_code not in {dup, int(twin["CODCLI"])}
     # the other (unmatched) seeded contacts became new clients; the matched ones did not
     created = set(project.clients()) - clients_before
     assert len(created) == project.report(FACTUSOL)["counts"]["created"]

@@ -86,6 +86,7 @@ def _target_factusol_config(fs: SandboxProcess, cl: SandboxProcess, out: Path, *
         "reject_file": str(out / "rejects-f.jsonl"),
         "report_file": str(out / "report-f.json"),
         "index_cache_file": str(out / "contacts.sqlite"),
+        "ledger_uri": str(out / "ledger.sqlite"),
         "max_retries": 1,
         "timeout": 5,
         **kw,
@@ -102,6 +103,7 @@ def _target_clientify_config(cl: SandboxProcess, out: Path, **kw: Any) -> dict:
         "reject_file": str(out / "rejects-c.jsonl"),
         "report_file": str(out / "report-c.json"),
         "index_cache_file": str(out / "contacts.sqlite"),
+        "ledger_uri": str(out / "ledger.sqlite"),
         "max_retries": 1,
         "timeout": 5,
         **kw,
@@ -125,7 +127,7 @@ def test_no_secret_in_any_output_at_debug(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import target_factusol.sync as sync
+    import target_factusol.run as sync
     from clientify_api import ClientifyClient, ClientifyError
     from factusol_api import FactusolClient, FactusolCredentials, FactusolError
 
@@ -295,6 +297,7 @@ def test_plain_http_refused_for_non_loopback(connector: str, tmp_path: Path) -> 
                 "reject_file": str(tmp_path / "r.jsonl"),
                 "report_file": str(tmp_path / "r.json"),
                 "index_cache_file": str(tmp_path / "contacts.sqlite"),
+                "ledger_uri": str(tmp_path / "ledger.sqlite"),
             }
             error = _error_of(
                 lambda: TargetFactusol(config=config, parse_env_config=False).listen(
@@ -314,6 +317,7 @@ def _target_clientify_config_for(url: str, tmp_path: Path) -> dict[str, Any]:
         "reject_file": str(tmp_path / "r.jsonl"),
         "report_file": str(tmp_path / "r.json"),
         "index_cache_file": str(tmp_path / "contacts.sqlite"),
+        "ledger_uri": str(tmp_path / "ledger.sqlite"),
     }
 
 

@@ -30,6 +30,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 from clientify_api._version import __version__
 from clientify_api.contacts import (
     ContactIndex,
+    cache_errors,
     contact_emails,
     contact_phones,
     contact_tags,
@@ -109,6 +110,10 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _is_database_url(value: str | Path) -> bool:
+    return isinstance(value, str) and value.startswith(("postgresql", "postgres:"))
 
 
 def _object_id(value: int | str) -> str:
@@ -734,29 +739,36 @@ class ClientifyClient:
         """
         if cache is None:
             return self.build_contact_index(field=field, on_page=on_page)
+        where = "PostgreSQL" if _is_database_url(cache) else str(cache)
+        target: str | Path = str(cache) if _is_database_url(cache) else Path(cache)
         try:
-            return self._refresh_cache(field, Path(cache), rescan_after, overlap, on_page)
-        except sqlite3.OperationalError as exc:
-            # Locked by another run for too long, or unwritable: this run scans on its own.
-            logger.warning("contact cache %s not usable (%s): one full scan instead", cache, exc)
+            return self._refresh_cache(field, target, rescan_after, overlap, on_page)
+        except cache_errors(target) as exc:
+            # Locked by another run for too long, unreachable or unwritable: scan on our own.
+            logger.warning(
+                "contact cache %s not usable (%s): one full scan instead",
+                where,
+                type(exc).__name__,
+            )
             return self.build_contact_index(field=field, on_page=on_page)
 
     def _refresh_cache(
         self,
         field: str,
-        cache: Path,
+        cache: str | Path,
         rescan_after: timedelta,
         overlap: timedelta,
         on_page: Callable[[PageInfo], None] | None,
     ) -> ContactIndex:
+        scope = self._account_fingerprint()
         try:
-            index = ContactIndex(field=field, path=cache)
+            index = ContactIndex(field=field, path=cache, scope=scope)
         except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError):
+            if isinstance(exc, sqlite3.OperationalError) or not isinstance(cache, Path):
                 raise
             logger.warning("contact cache %s is damaged (%s): rebuilding it", cache, exc)
             cache.unlink(missing_ok=True)
-            index = ContactIndex(field=field, path=cache)
+            index = ContactIndex(field=field, path=cache, scope=scope)
         try:
             return self._refresh(index, rescan_after, overlap, on_page)
         except BaseException:

@@ -7,11 +7,12 @@ No HTTP here. Contacts are the dicts the API returns (list item or detail); a mi
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import threading
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -206,43 +207,106 @@ def datetime_bound_matches(contact: Mapping[str, Any], key: str, op: str, bound:
     raise ValueError(f"unknown comparison {op!r}")
 
 
+class _Store:
+    """The index's database behind one small DB-API surface: ``sqlite3`` for a file (or a
+    private temporary file), ``psycopg`` for PostgreSQL. SQL is written with ``?`` markers."""
+
+    def __init__(self, target: str | Path | None) -> None:
+        self.postgres = isinstance(target, str) and target.startswith(("postgresql", "postgres:"))
+        if self.postgres:
+            import psycopg  # optional: only a PostgreSQL cache needs it
+
+            assert isinstance(target, str)
+            _scheme, _, rest = target.partition("://")
+            self._conn: Any = psycopg.connect(f"postgresql://{rest}", connect_timeout=30)
+            self.errors: tuple[type[Exception], ...] = (psycopg.Error,)
+            self.locked: tuple[type[Exception], ...] = (psycopg.OperationalError,)
+        else:
+            path = "" if target is None else str(target)
+            self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+            self.errors = (sqlite3.DatabaseError,)
+            self.locked = (sqlite3.OperationalError,)
+            try:
+                self._conn.execute("PRAGMA synchronous=OFF")  # a cache: a torn file is rebuilt
+            except sqlite3.DatabaseError:
+                self._conn.close()
+                raise
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.postgres else sql
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._conn.execute(self._sql(sql), tuple(params))
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        if self.postgres:
+            with self._conn.cursor() as cursor:
+                cursor.executemany(self._sql(sql), rows)
+        else:
+            self._conn.executemany(sql, rows)
+
+    def commit(self) -> None:
+        self._conn.commit()
+
+    def close(self) -> None:
+        self._conn.close()
+
+
 class ContactIndex:
-    """Lookup of contacts by link custom field, compacted NIF and e-mail, stored in SQLite.
+    """Lookup of contacts by link custom field, compacted NIF and e-mail, stored in SQL.
 
     Built from one paged scan (``ClientifyClient.load_contact_index``) and kept current with
     :meth:`add` / :meth:`remove`, so a target never scans the account once per record. The
-    contacts live on disk, not in Python objects, so memory stays flat whatever the account's
-    size: in a private temporary file by default, or in ``path``, a cache kept between runs
-    (see :meth:`sync_state`). Changes to a ``path`` index are durable after :meth:`commit`, or
-    at once with :attr:`autocommit`. Thread-safe: a target may update it from several writer
-    threads. Lookups return copies (several matches are the caller's ambiguity to report), in
+    contacts live in a database, not in Python objects, so memory stays flat whatever the
+    account's size: a private temporary SQLite file by default, or ``path``, a cache kept
+    between runs (see :meth:`sync_state`): a SQLite file, or a PostgreSQL URL
+    (``postgresql+psycopg://…``) shared by many companies, whose rows ``scope`` keeps apart.
+    Changes to a kept index are durable after :meth:`commit`, or at once with
+    :attr:`autocommit`. Thread-safe: a target may update it from several writer threads.
+    Lookups return copies (several matches are the caller's ambiguity to report), in
     insertion order.
     """
 
-    SCHEMA_VERSION = "2"  # 2: link keys normalized (link_key)
+    SCHEMA_VERSION = "3"  # 3: scoped tables (one PostgreSQL for many accounts), link keys
 
-    def __init__(self, *, field: str = "factusol_id", path: str | Path | None = None) -> None:
+    def __init__(
+        self, *, field: str = "factusol_id", path: str | Path | None = None, scope: str = "local"
+    ) -> None:
         self.field = field
-        self.path = Path(path) if path is not None else None
-        # Commit every add/remove at once: another run sharing the cache file never waits
-        # long for the write lock (cheap: the file is written without fsync).
+        self.scope = scope
+        postgres = isinstance(path, str) and path.startswith(("postgresql", "postgres:"))
+        self.path = Path(path) if path is not None and not postgres else None
+        self.url = path if postgres else None
+        # Commit every add/remove at once: another run sharing the cache never waits long
+        # for the write lock (cheap: the SQLite file is written without fsync).
         self.autocommit = False
         self._lock = threading.RLock()
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        # "" = a private temporary on-disk database, deleted on close.
-        self._db = sqlite3.connect(
-            str(self.path) if self.path is not None else "", check_same_thread=False, timeout=30
-        )
+            if not self.path.exists():
+                # contact data: readable by its owner only, from the moment it exists
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        self._db = _Store(self.url if postgres else self.path)
         try:
-            self._db.execute("PRAGMA synchronous=OFF")  # a cache: a torn file is rebuilt
-            self._db.executescript(_INDEX_SCHEMA)
+            if not self._db.postgres:
+                for old in ("contact", "contact_key", "meta"):  # schema 1-2 tables
+                    self._db.execute(f"DROP TABLE IF EXISTS {old}")
+            for statement in _INDEX_SCHEMA:
+                self._db.execute(statement)
             if self._meta("field") != field or self._meta("version") != self.SCHEMA_VERSION:
                 self.clear()
                 self._set_meta("field", field)
                 self._set_meta("version", self.SCHEMA_VERSION)
-                self._db.commit()
-        except sqlite3.DatabaseError:
+            self._db.commit()
+            row = self._db.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM contact_index_contact WHERE scope = ?",
+                (scope,),
+            ).fetchone()
+            self._seq = int(row[0])
+        except self._db.errors:
             self._db.close()
             raise
 
@@ -258,13 +322,16 @@ class ContactIndex:
 
     def __len__(self) -> int:
         with self._lock:
-            row = self._db.execute("SELECT COUNT(*) FROM contact").fetchone()
+            row = self._db.execute(
+                "SELECT COUNT(*) FROM contact_index_contact WHERE scope = ?", (self.scope,)
+            ).fetchone()
             return int(row[0])
 
     def __contains__(self, contact_id: object) -> bool:
         with self._lock:
             found = self._db.execute(
-                "SELECT 1 FROM contact WHERE pk = ?", (_pk(contact_id),)
+                "SELECT 1 FROM contact_index_contact WHERE scope = ? AND pk = ?",
+                (self.scope, _pk(contact_id)),
             ).fetchone()
             return found is not None
 
@@ -273,8 +340,9 @@ class ContactIndex:
         while True:
             with self._lock:
                 rows = self._db.execute(
-                    "SELECT rowid, body FROM contact WHERE rowid > ? ORDER BY rowid LIMIT 500",
-                    (last,),
+                    "SELECT seq, body FROM contact_index_contact WHERE scope = ? AND seq > ? "
+                    "ORDER BY seq LIMIT 500",
+                    (self.scope, last),
                 ).fetchall()
             if not rows:
                 return
@@ -284,6 +352,8 @@ class ContactIndex:
 
     def __repr__(self) -> str:
         where = f", path={str(self.path)!r}" if self.path is not None else ""
+        if self.url is not None:
+            where = ", postgresql"  # never the URL: it may hold a password
         return f"ContactIndex(field={self.field!r}, contacts={len(self)}{where})"
 
     def _keys(self, contact: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -293,7 +363,8 @@ class ContactIndex:
         if nif := compact_nif(contact.get("taxpayer_identification_number")):
             keys.append(("nif", nif))
         keys.extend(("email", email) for email in contact_emails(contact))
-        return list(dict.fromkeys(keys))
+        # a lone surrogate (hostile input) has no UTF-8 form to store: such a key finds nobody
+        return [key for key in dict.fromkeys(keys) if _encodable(key[1])]
 
     def add(self, contact: dict[str, Any]) -> None:
         """Index a contact, replacing any earlier version with the same ``id``."""
@@ -304,10 +375,14 @@ class ContactIndex:
         body = json.dumps(contact, default=str, separators=(",", ":"))
         with self._lock:
             self._discard(pk)
-            self._db.execute("INSERT INTO contact (pk, body) VALUES (?, ?)", (pk, body))
+            self._seq += 1
+            self._db.execute(
+                "INSERT INTO contact_index_contact (scope, pk, seq, body) VALUES (?, ?, ?, ?)",
+                (self.scope, pk, self._seq, body),
+            )
             self._db.executemany(
-                "INSERT INTO contact_key (kind, key, pk) VALUES (?, ?, ?)",
-                [(kind, key, pk) for kind, key in self._keys(contact)],
+                "INSERT INTO contact_index_key (scope, kind, key, pk) VALUES (?, ?, ?, ?)",
+                [(self.scope, kind, key, pk) for kind, key in self._keys(contact)],
             )
             if self.autocommit:
                 self._db.commit()
@@ -321,21 +396,30 @@ class ContactIndex:
                 self._db.commit()
 
     def _discard(self, pk: str) -> None:
-        self._db.execute("DELETE FROM contact WHERE pk = ?", (pk,))
-        self._db.execute("DELETE FROM contact_key WHERE pk = ?", (pk,))
+        self._db.execute(
+            "DELETE FROM contact_index_contact WHERE scope = ? AND pk = ?", (self.scope, pk)
+        )
+        self._db.execute(
+            "DELETE FROM contact_index_key WHERE scope = ? AND pk = ?", (self.scope, pk)
+        )
 
     def clear(self) -> None:
         """Forget every contact and the sync state (the cache is rebuilt from scratch)."""
         with self._lock:
-            self._db.execute("DELETE FROM contact")
-            self._db.execute("DELETE FROM contact_key")
-            self._db.execute("DELETE FROM meta WHERE name IN ('full_scan_at', 'watermark')")
+            for table in ("contact_index_contact", "contact_index_key"):
+                self._db.execute(f"DELETE FROM {table} WHERE scope = ?", (self.scope,))  # noqa: S608 (fixed names)
+            self._db.execute(
+                "DELETE FROM contact_index_meta WHERE scope = ? AND name IN "
+                "('full_scan_at', 'watermark')",
+                (self.scope,),
+            )
 
     def get(self, contact_id: Any) -> dict[str, Any] | None:
         """The indexed contact with this id, if any."""
         with self._lock:
             row = self._db.execute(
-                "SELECT body FROM contact WHERE pk = ?", (_pk(contact_id),)
+                "SELECT body FROM contact_index_contact WHERE scope = ? AND pk = ?",
+                (self.scope, _pk(contact_id)),
             ).fetchone()
         return json.loads(row[0]) if row else None
 
@@ -357,9 +441,10 @@ class ContactIndex:
             return []
         with self._lock:
             rows = self._db.execute(
-                "SELECT c.body FROM contact_key k JOIN contact c ON c.pk = k.pk "
-                "WHERE k.kind = ? AND k.key = ? ORDER BY c.rowid",
-                (kind, key),
+                "SELECT c.body FROM contact_index_key k JOIN contact_index_contact c "
+                "ON c.scope = k.scope AND c.pk = k.pk "
+                "WHERE k.scope = ? AND k.kind = ? AND k.key = ? ORDER BY c.seq",
+                (self.scope, kind, key),
             ).fetchall()
         return [json.loads(body) for (body,) in rows]
 
@@ -389,7 +474,7 @@ class ContactIndex:
             self._set_meta("watermark", watermark.isoformat())
 
     def commit(self) -> None:
-        """Make every change so far durable (only meaningful with a ``path``)."""
+        """Make every change so far durable (only meaningful for a kept index)."""
         with self._lock:
             self._db.commit()
 
@@ -401,24 +486,49 @@ class ContactIndex:
             self._db.close()
 
     def _meta(self, name: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        row = self._db.execute(
+            "SELECT value FROM contact_index_meta WHERE scope = ? AND name = ?",
+            (self.scope, name),
+        ).fetchone()
         return str(row[0]) if row else None
 
     def _set_meta(self, name: str, value: str) -> None:
         self._db.execute(
-            "INSERT INTO meta (name, value) VALUES (?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-            (name, value),
+            "INSERT INTO contact_index_meta (scope, name, value) VALUES (?, ?, ?) "
+            "ON CONFLICT (scope, name) DO UPDATE SET value = excluded.value",
+            (self.scope, name, value),
         )
 
 
-_INDEX_SCHEMA = """
-CREATE TABLE IF NOT EXISTS contact (pk TEXT PRIMARY KEY, body TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS contact_key (kind TEXT NOT NULL, key TEXT NOT NULL, pk TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS contact_key_lookup ON contact_key (kind, key);
-CREATE INDEX IF NOT EXISTS contact_key_contact ON contact_key (pk);
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
+_INDEX_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS contact_index_contact (scope TEXT NOT NULL, pk TEXT NOT NULL, "
+    "seq BIGINT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (scope, pk))",
+    "CREATE INDEX IF NOT EXISTS contact_index_contact_seq ON contact_index_contact (scope, seq)",
+    "CREATE TABLE IF NOT EXISTS contact_index_key (scope TEXT NOT NULL, kind TEXT NOT NULL, "
+    "key TEXT NOT NULL, pk TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS contact_index_key_lookup ON contact_index_key (scope, kind, key)",
+    "CREATE INDEX IF NOT EXISTS contact_index_key_contact ON contact_index_key (scope, pk)",
+    "CREATE TABLE IF NOT EXISTS contact_index_meta (scope TEXT NOT NULL, name TEXT NOT NULL, "
+    "value TEXT NOT NULL, PRIMARY KEY (scope, name))",
+)
+
+
+def cache_errors(target: str | Path | None) -> tuple[type[Exception], ...]:
+    """The errors a cache at ``target`` can raise when locked or unreachable (a run then scans
+    on its own; a damaged SQLite file is rebuilt before that)."""
+    if isinstance(target, str) and target.startswith(("postgresql", "postgres:")):
+        import psycopg
+
+        return (psycopg.OperationalError,)
+    return (sqlite3.OperationalError,)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _pk(contact_id: object) -> str:

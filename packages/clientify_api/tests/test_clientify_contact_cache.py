@@ -4,7 +4,9 @@ rescan, server time from the Date header, and the fallback when the file is lock
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import uuid
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from urllib.parse import parse_qs, urlsplit
@@ -140,7 +142,7 @@ def test_changes_after_the_refresh_are_kept_at_once(client, rsps, cache):
     index = load(client, cache)
     index.add(contact(1, "10"))  # what a target writes during the run
     index.close()  # no explicit commit: autocommit after a refresh
-    reopened = ContactIndex(path=cache)
+    reopened = ContactIndex(path=cache, scope=client.account_fingerprint())
     assert [c["id"] for c in reopened.by_factusol_id("10")] == [1]
     reopened.close()
 
@@ -199,3 +201,28 @@ def test_two_date_headers_are_not_trusted(client, rsps):
     )
     client.count_contacts()
     assert client.server_now() == datetime.fromtimestamp(1_700_000_000, tz=UTC)  # our clock
+
+
+PG_URI = os.environ.get("FCSYNC_TEST_PG_URI", "")
+
+
+def test_a_cache_in_postgresql_is_shared_by_accounts_without_mixing_them(rsps):
+    if not PG_URI:
+        if os.environ.get("FCSYNC_REQUIRE_PG"):
+            pytest.fail("FCSYNC_REQUIRE_PG is set but FCSYNC_TEST_PG_URI is not")
+        pytest.skip("no PostgreSQL server (set FCSYNC_TEST_PG_URI; .ci/run starts one)")
+    account = FakeAccount(rsps, [contact(1, "10"), contact(2, "20")])
+    # fresh keys: the server outlives test runs, each run is a first run
+    acme = ClientifyClient(f"acme-key-{uuid.uuid4().hex}", api_url=API, rate_limit=None)
+    globex = ClientifyClient(f"globex-key-{uuid.uuid4().hex}", api_url=API, rate_limit=None)
+    first = acme.load_contact_index(cache=PG_URI)
+    assert repr(first).endswith("postgresql)")  # never the URL (it may hold a password)
+    first.close()
+    other = globex.load_contact_index(cache=PG_URI)
+    other.add(contact(3, "30"))
+    other.close()
+    again = acme.load_contact_index(cache=PG_URI)
+    assert sorted(c["id"] for c in again) == [1, 2]  # globex's contact 3 is not acme's
+    assert len(account.windows) == 3
+    assert account.windows[-1] is not None  # a refresh, not a full scan: the cache held
+    again.close()

@@ -21,6 +21,8 @@ __all__ = [
     "parse_link_code",
 ]
 
+# CODCLI is an Access "Entero largo" (reference §7.1): a 32-bit signed integer.
+MAX_CODE = 2**31 - 1
 _NIF_JUNK = re.compile(r"[\s.\-_]+")
 # The textbook example numbers, found on real invoices as "any valid NIF".
 _SEQUENCES = ("0123456789", "9876543210", "123456789", "987654321")
@@ -36,12 +38,15 @@ def parse_link_code(value: object) -> int:
     if isinstance(value, int):
         number = value
     else:
-        text = clean_text(str(value))
+        # spaces around it are typing; anything else inside (a NUL, a dot) is not a code
+        text = str(value).strip()
         if not (text.isascii() and text.isdigit()):
             raise InvalidValue("factusol_id is not an integer")
         number = int(text)
     if number <= 0:
         raise InvalidValue("factusol_id is not a positive integer")
+    if number > MAX_CODE:
+        raise InvalidValue("factusol_id is beyond FactuSOL's codes (CODCLI is a 32-bit integer)")
     return number
 
 
@@ -55,9 +60,11 @@ def link_code(value: object) -> int | None:
         return None
 
 
-def is_placeholder_nif(value: str) -> bool:
+def is_placeholder_nif(value: object) -> bool:
     """True for values that stand for "no NIF": ``SIN NIF``, ``N/A``, ``00000000T``,
     ``11111111H``, ``B00000000``, ``12345678Z`` and the like (valid checksums included)."""
+    if not isinstance(value, str):
+        return True
     compact = _NIF_JUNK.sub("", clean_text(value)).upper()
     if compact.startswith("ES") and len(compact) == 11:
         compact = compact[2:]
@@ -72,10 +79,10 @@ def is_placeholder_nif(value: str) -> bool:
     return any(body in sequence for sequence in _SEQUENCES)
 
 
-def nif_identity(value: str | None) -> str | None:
+def nif_identity(value: object) -> str | None:
     """The compact NIF when it can identify one customer; None when empty, a placeholder or
     invalid (an invalid NIF is reported by the mapping, never used to match)."""
-    if value is None or is_placeholder_nif(value):
+    if not isinstance(value, str) or is_placeholder_nif(value):
         return None
     try:
         nif = check_nif(value)
@@ -84,8 +91,8 @@ def nif_identity(value: str | None) -> str | None:
     return nif or None
 
 
-def email_identity(value: str | None) -> str | None:
+def email_identity(value: object) -> str | None:
     """The normalized address when it is one Clientify accepts; None otherwise."""
-    if value is None:
+    if not isinstance(value, str):
         return None
     return normalize_email(value) or None

@@ -36,7 +36,7 @@ class KeyIndex:
         )
         self.records = 0
 
-    def add(self, record_id: RecordId, *, nif: str | None, emails: Iterable[str | None]) -> None:
+    def add(self, record_id: RecordId, *, nif: object, emails: Iterable[object]) -> None:
         """Index a record's keys (replacing what it had)."""
         keys = self.keys(nif=nif, emails=emails)
         rid = json.dumps(record_id)
@@ -49,7 +49,7 @@ class KeyIndex:
             self.records += bool(keys) - bool(removed)
 
     @staticmethod
-    def keys(*, nif: str | None, emails: Iterable[str | None]) -> list[tuple[str, str]]:
+    def keys(*, nif: object, emails: Iterable[object]) -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []
         if identity := nif_identity(nif):
             found.append(("nif", identity))

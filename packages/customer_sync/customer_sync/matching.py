@@ -65,7 +65,7 @@ class MatchDecision:
         return [c.key for c in self.candidates]
 
 
-def _identities(kind: KeyKind, nif: str | None, emails: Iterable[str | None]) -> list[str]:
+def _identities(kind: KeyKind, nif: object, emails: Iterable[object]) -> list[str]:
     if kind == "nif":
         identity = nif_identity(nif)
         return [identity] if identity else []
@@ -75,8 +75,8 @@ def _identities(kind: KeyKind, nif: str | None, emails: Iterable[str | None]) ->
 
 def decide_match(
     *,
-    nif: str | None,
-    emails: Sequence[str | None],
+    nif: object,
+    emails: Sequence[object],
     source_holders: Callable[[KeyKind, str], int],
     destination_holders: Callable[[KeyKind, str], Sequence[MatchCandidate]],
     keys: Sequence[str] = MATCH_KEYS,
