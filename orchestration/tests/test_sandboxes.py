@@ -30,6 +30,7 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.filterwarnings("error"),
     # sandbox.launcher leaves its server-log file to the garbage collector (not ours to fix here)
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
 
