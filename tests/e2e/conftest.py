@@ -30,15 +30,16 @@ CLIENTIFY_CONTACTS = 12
 pytestmark = pytest.mark.e2e
 
 
-# Module -> tests (None: all of them) that depend on where the state lives: bookmarks set, read
-# and advanced across modified runs, a SIGKILL mid-run that must leave no bookmark, a resume
-# after a failed run. (One per kind: the suite's time on 2 cores is budgeted.)
+# Module -> tests (None: all of them) that depend on where the state lives, one per kind (the
+# suite's time on 2 cores is budgeted): a bookmark set, read and advanced by modified runs
+# (resuming after missed schedules), and a SIGKILL mid-run that must leave no bookmark, then a
+# re-run that completes. test_faults' api-down test (state unchanged by a failed run, then
+# resumed) checks the same two things and runs on SQLite only; add it here when time allows.
 POSTGRES_TOO: dict[str, set[str] | None] = {
     "test_two_way.py": {
         "test_first_modified_run_takes_the_last_24h_and_a_stale_bookmark_loses_nothing",
     },
     "test_crash.py": {"test_target_killed_mid_run_then_rerun_ends_like_an_uninterrupted_run"},
-    "test_faults.py": {"test_api_down_past_retry_budget_stops_clearly_keeps_state_then_resumes"},
 }
 
 
