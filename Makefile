@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo sandbox test lint typecheck unit e2e bench bench-fast report activate clean
+.PHONY: setup demo sandbox test lint typecheck unit e2e bench bench-fast report activate clean \
+	dagster-demo bench-tenants image-steps
 
 $(STAMP): requirements-dev.txt $(wildcard */pyproject.toml packages/*/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +28,8 @@ lint: setup
 
 typecheck: setup
 	$(BIN)/mypy packages/factusol_api/factusol_api packages/clientify_api/clientify_api packages/customer_sync/customer_sync \
-		packages/sync_ledger/sync_ledger packages/sync_report/sync_report packages/sync_activation/sync_activation
+		packages/sync_ledger/sync_ledger packages/sync_report/sync_report packages/sync_activation/sync_activation \
+		orchestration/fcsync_orchestration
 
 unit: setup
 	$(BIN)/pytest -m "not e2e" -q
@@ -53,6 +55,18 @@ report: setup
 ENV ?= dev
 activate: setup
 	$(BIN)/fcsync-activate --environment $(ENV)
+
+# Dagster UI (http://127.0.0.1:3000) over two demo companies on local sandboxes (tenants.demo.yaml).
+dagster-demo: setup
+	$(BIN)/python scripts/dagster_demo.py
+
+# 20 companies x 1,000 clients through Dagster + PostgreSQL (docs/benchmark.md, "Many companies").
+bench-tenants: setup
+	$(BIN)/python scripts/bench_tenants.py $(BENCH_ARGS)
+
+# The Dockerfile's install steps in a plain venv (needs the package registry, not Docker).
+image-steps:
+	PYTHON=$(PYTHON) scripts/check_image_steps.sh
 
 clean:
 	rm -rf $(VENV) .meltano output .sandbox

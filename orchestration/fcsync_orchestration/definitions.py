@@ -1,0 +1,218 @@
+"""Dagster definitions for every company of the tenants file.
+
+Per company `<c>` and direction `<d>` (factusol_to_clientify, clientify_to_factusol):
+
+- asset `<c>/clientify_contacts` (direction factusol_to_clientify) and `<c>/factusol_clients`
+  (clientify_to_factusol), in group `<c>`: the company's records on the receiving side. It runs
+  `meltano run <job> --state-id-suffix <c> --run-id <Dagster run id>` as a subprocess
+  (`runner.run_sync`) and records the target's report as metadata; retried with exponential
+  backoff (`RetryPolicy` from the tenants file);
+- jobs `<c>__<d>` (modified) and `<c>__<d>_full`, tagged `company`, `factusol_account` and
+  `clientify_account`: the run queue's per-value limits (dagster.yaml) keep one company, and one
+  API account, from running too many syncs at once;
+- one schedule per job with crons from the tenants file, in its time zone (Europe/Madrid).
+
+Why not dagster-meltano: its last release (1.5.5, 2024) imports `dagster.core`, which current
+Dagster no longer has, through dagster-shell, deprecated since Dagster 1.10. A subprocess is
+all Meltano needs; Dagster Pipes would add nothing, since Meltano does not speak it.
+
+Load with `dagster dev -m fcsync_orchestration.definitions` and FCSYNC_TENANTS_FILE.
+"""
+
+# No `from __future__ import annotations`: Dagster reads the asset's config annotation.
+import os
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from .runner import (
+    DIRECTIONS,
+    Direction,
+    MissingSecretError,
+    SyncResult,
+    dotenv_plugin_settings,
+    run_sync,
+)
+from .tenants import JOB_KINDS, Company, Tenants, TenantsError, load_tenants
+
+__all__ = ["SyncConfig", "build_definitions", "defs", "job_name", "sync_asset"]
+
+TENANTS_FILE_ENV = "FCSYNC_TENANTS_FILE"
+# The asset a direction materializes: the company's records on the receiving side.
+ASSET_NAMES = {
+    "factusol_to_clientify": "clientify_contacts",
+    "clientify_to_factusol": "factusol_clients",
+}
+
+
+class SyncConfig(dg.Config):
+    """Run config of a sync asset: `full` reads every record, else only the modified ones."""
+
+    full: bool = False
+
+
+def job_name(company_id: str, kind: str) -> str:
+    """Dagster job name of a company's Meltano job, e.g. acme__factusol_to_clientify_full."""
+    direction, full = JOB_KINDS[kind]
+    return f"{company_id}__{direction}{'_full' if full else ''}"
+
+
+def result_metadata(result: SyncResult, attempt: int) -> dict[str, Any]:
+    """The run's report as Dagster metadata (counts as ints, so the UI can plot them)."""
+    calls = result.api_calls
+    metadata: dict[str, Any] = {
+        "company": result.company,
+        "mode": "full" if result.full else "modified",
+        "meltano_job": result.meltano_job,
+        "state_id": result.state_id,
+        "meltano_run_id": result.run_id,
+        "attempt": attempt,
+        "seconds": dg.MetadataValue.float(result.seconds),
+        **{key: dg.MetadataValue.int(value) for key, value in result.counts.items()},
+        "api_calls": dg.MetadataValue.int(sum(calls.values())),
+        "api_calls_by_kind": dg.MetadataValue.json(calls),
+        "report": dg.MetadataValue.path(str(result.report_path))
+        if result.report is not None
+        else "missing (the target did not get to write it)",
+        "rejects": dg.MetadataValue.path(str(result.reject_path)),
+        "log": dg.MetadataValue.path(str(result.log_path)),
+    }
+    if result.report is not None:
+        metadata["dry_run"] = bool(result.report.get("dry_run", False))
+        metadata["status"] = str(result.report.get("status", ""))
+    return metadata
+
+
+def _failure(result: SyncResult, attempt: int) -> dg.Failure:
+    if result.timed_out:
+        why = "stopped after the run timeout"
+    elif result.locked:
+        why = "another run of the same state id is running (it is retried)"
+    else:
+        why = f"exit {result.returncode}"
+    errors = "\n".join(result.errors[-5:]) or "\n".join(result.tail[-10:])
+    return dg.Failure(
+        description=(
+            f"meltano run {result.meltano_job} for company {result.company} failed ({why}). "
+            f"Last errors:\n{errors}\nFull log: {result.log_path}"
+        ),
+        metadata={
+            **result_metadata(result, attempt),
+            "log_tail": dg.MetadataValue.text("\n".join(result.tail)),
+        },
+    )
+
+
+def sync_asset(tenants: Tenants, company: Company, direction: Direction) -> dg.AssetsDefinition:
+    """The asset syncing one direction of one company."""
+    retries = company.retries
+    source, _, sink = direction.name.partition("_to_")
+
+    @dg.asset(
+        key=[company.id, ASSET_NAMES[direction.name]],
+        group_name=company.id,
+        description=(
+            f"{company.name}: {source.capitalize()} -> {sink.capitalize()} "
+            f"(meltano run {direction.job}[-full] --state-id-suffix {company.id})"
+        ),
+        kinds={"meltano"},
+        tags={"company": company.id},
+        retry_policy=dg.RetryPolicy(
+            max_retries=retries.max_retries,
+            delay=retries.delay_seconds,
+            backoff=dg.Backoff.EXPONENTIAL,
+            jitter=dg.Jitter.PLUS_MINUS,
+        ),
+    )
+    def _sync(context: dg.AssetExecutionContext, config: SyncConfig) -> dg.MaterializeResult[None]:
+        run = context.run
+        if run.tags.get("company") != company.id:
+            context.log.warning(
+                "this run does not carry the company's tags (it was not launched from one of "
+                f"the {company.id}__* jobs): the run queue's per-company and per-account "
+                "limits do not apply to it"
+            )
+        if shared := dotenv_plugin_settings(tenants.project_dir):
+            context.log.warning(
+                f"{tenants.project_dir / '.env'} sets {', '.join(shared)}: Meltano applies "
+                "them to every company unless the company's run sets them (credentials, URLs "
+                "and paths are set per company); put plugin settings in the tenants file"
+            )
+        try:
+            result = run_sync(
+                tenants,
+                company,
+                direction,
+                full=config.full,
+                run_id=run.run_id,
+                on_line=context.log.warning,
+            )
+        except (MissingSecretError, TenantsError) as exc:
+            # Retrying cannot help: the deployment's environment or file must be fixed.
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
+        attempt = context.retry_number + 1
+        if not result.ok:
+            raise _failure(result, attempt)
+        counts = result.counts
+        context.log.info(
+            f"{company.id} {result.meltano_job}: "
+            + ", ".join(f"{v} {k}" for k, v in counts.items())
+            + f"; {sum(result.api_calls.values())} API calls in {result.seconds:.1f} s"
+        )
+        return dg.MaterializeResult(metadata=result_metadata(result, attempt))
+
+    return _sync
+
+
+def build_definitions(tenants: Tenants) -> dg.Definitions:
+    """Assets, jobs and schedules of every company in `tenants`."""
+    assets: list[dg.AssetsDefinition] = []
+    jobs: list[dg.UnresolvedAssetJobDefinition] = []
+    schedules: list[dg.ScheduleDefinition] = []
+    for company in tenants.companies:
+        by_direction = {}
+        for direction in DIRECTIONS.values():
+            asset_def = sync_asset(tenants, company, direction)
+            by_direction[direction.name] = asset_def
+            assets.append(asset_def)
+        for kind, (direction_name, full) in JOB_KINDS.items():
+            asset_def = by_direction[direction_name]
+            job = dg.define_asset_job(
+                name=job_name(company.id, kind),
+                selection=dg.AssetSelection.assets(asset_def),
+                config={"ops": {asset_def.op.name: {"config": {"full": full}}}},
+                tags=company.run_tags,
+                description=f"{company.name}: meltano run {kind} --state-id-suffix {company.id}",
+                # One step per run: the default multiprocess executor would add a Python
+                # process (~120 MB, seconds of start-up) to every run for nothing.
+                executor_def=dg.in_process_executor,
+            )
+            jobs.append(job)
+            crons = company.schedules.get(kind) or []
+            if crons:
+                schedules.append(
+                    dg.ScheduleDefinition(
+                        name=f"{job.name}_schedule",
+                        job=job,
+                        cron_schedule=crons[0] if len(crons) == 1 else crons,
+                        execution_timezone=tenants.timezone,
+                        default_status=dg.DefaultScheduleStatus.RUNNING
+                        if company.active
+                        else dg.DefaultScheduleStatus.STOPPED,
+                        description=f"{company.name}: {kind} at {', '.join(crons)}",
+                    )
+                )
+    return dg.Definitions(assets=assets, jobs=jobs, schedules=schedules)
+
+
+def load_definitions(path: str | Path | None = None) -> dg.Definitions:
+    """Definitions from the tenants file at `path`, else $FCSYNC_TENANTS_FILE, else tenants.yaml."""
+    source = path or os.environ.get(TENANTS_FILE_ENV) or "tenants.yaml"
+    return build_definitions(load_tenants(source))
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The code location Dagster loads (`-m fcsync_orchestration.definitions`)."""
+    return load_definitions()
