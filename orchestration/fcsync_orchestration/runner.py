@@ -361,16 +361,32 @@ def _redactor(secrets: list[str]) -> Callable[[str], str]:
 
 
 def _stop_group(proc: subprocess.Popen[str], grace: float = 10.0) -> None:
-    """SIGTERM the run's process group (meltano and its plugins), SIGKILL after `grace`."""
+    """SIGTERM the run's process group (meltano and its plugins), SIGKILL what is left after
+    `grace`. A plugin may outlive meltano, so the group is waited for, not only meltano."""
     if proc.poll() is not None:
         return
-    try:
+    deadline = time.monotonic() + grace
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=grace)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    while _group_exists(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    while _group_exists(proc.pid) and time.monotonic() < deadline + grace:
+        time.sleep(0.05)  # SIGKILLed members leaving (a zombie until reaped still counts)
+
+
+def _group_exists(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass
