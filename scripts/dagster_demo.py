@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from urllib.parse import quote
 
@@ -128,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-postgres", action="store_true", help="SQLite for Meltano and Dagster")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _stop)
+    # Started in the background by a shell, this process ignores SIGINT and dagster dev would
+    # inherit that: then it could not be stopped. A handled signal is reset to default on exec.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     shutil.rmtree(OUT / "tenants", ignore_errors=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MELTANO_", "DAGSTER_"))}
     with ExitStack() as stack:
@@ -154,16 +157,17 @@ def main(argv: list[str] | None = None) -> int:
                 str(BIN / "dagster"), "dev", "-m", "fcsync_orchestration.definitions",
                 "-h", "127.0.0.1", "-p", str(args.port),
             ],
-            cwd=ROOT, env=env,
+            cwd=ROOT, env=env, start_new_session=True,  # its services in one group
         )  # fmt: skip
         try:
             return dev.wait()
         except KeyboardInterrupt:
             dev.send_signal(signal.SIGINT)
-            try:
+            with suppress(subprocess.TimeoutExpired):
                 dev.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                dev.kill()
+            with suppress(ProcessLookupError):
+                os.killpg(dev.pid, signal.SIGKILL)  # webserver, daemon, code servers left over
+            dev.wait()
             return 0
 
 
