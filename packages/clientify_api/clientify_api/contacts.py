@@ -23,6 +23,9 @@ from clientify_api.timeutil import parse_api_datetime
 CONTACT_CONTENT_TYPES = frozenset({"contact", "contacts", "contacto", "contactos"})
 
 _NIF_JUNK = re.compile(r"[\s.\-]+")
+_NIF_SEPARATORS = re.compile(r"[\s.\-/_]+")
+_UNPADDED_DNI = re.compile(r"(?:ES)?(\d{6,7})([A-Z])")
+_UNPADDED_NIE = re.compile(r"(?:ES)?([XYZ])(\d{5,6})([A-Z])")
 _NON_DIGITS = re.compile(r"\D+")
 # Shortest number we accept as a suffix match ("600111222" vs "+34 600 111 222").
 _MIN_PHONE_SUFFIX = 6
@@ -98,13 +101,20 @@ def link_key(value: object) -> str:
 
 
 def compact_nif(value: object) -> str:
-    """Uppercase, without spaces, dashes and dots. No validation (that is customer_sync's job)."""
+    """Uppercase, without spaces, dashes, dots and slashes. No validation (customer_sync's job),
+    but the same compact form as its NIF identity, so a lookup by that identity finds the contact.
+    """
     if not isinstance(value, str):
         return ""
-    compact = _NIF_JUNK.sub("", value).upper()
+    compact = _NIF_SEPARATORS.sub("", value).upper()
     # "ES" + a 9-character NIF is the same NIF (EU VAT form); customer_sync strips it too.
     if len(compact) == 11 and compact.startswith("ES"):
         return compact[2:]
+    # A DNI or NIE typed without its leading zeros ("5837261E"): customer_sync pads it.
+    if match := _UNPADDED_DNI.fullmatch(compact):
+        return match[1].zfill(8) + match[2]
+    if match := _UNPADDED_NIE.fullmatch(compact):
+        return match[1] + match[2].zfill(7) + match[3]
     return compact
 
 
@@ -270,7 +280,8 @@ class ContactIndex:
     insertion order.
     """
 
-    SCHEMA_VERSION = "3"  # 3: scoped tables (one PostgreSQL for many accounts), link keys
+    # 3: scoped tables (one PostgreSQL for many accounts), link keys; 4: NIFs zero-padded
+    SCHEMA_VERSION = "4"
 
     def __init__(
         self, *, field: str = "factusol_id", path: str | Path | None = None, scope: str = "local"

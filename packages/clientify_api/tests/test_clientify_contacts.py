@@ -28,6 +28,11 @@ from hypothesis import strategies as st
         ("x1234567l", "X1234567L"),
         ("ES B12345678", "B12345678"),  # EU VAT form of a Spanish NIF
         ("FR40303265045", "FR40303265045"),
+        ("B/12345678", "B12345678"),
+        # a DNI or NIE without its leading zeros, as Excel leaves it: customer_sync pads it too
+        ("5.837.261-e", "05837261E"),
+        ("837261S", "00837261S"),
+        ("X123456S", "X0123456S"),
         ("", ""),
         (None, ""),
     ],

@@ -196,12 +196,33 @@ def check_nif(value: str) -> str:
         return str(es_nif.validate(text))
     except stdnum_exceptions.ValidationError:
         pass
+    if padded := _zero_padded(text):
+        return padded
     if len(text) > 2 and text[:2].isalpha() and not text.startswith("ES"):
         try:
             return str(eu_vat.validate(text))
         except stdnum_exceptions.ValidationError:
             pass
     raise InvalidValue("not a valid NIF/CIF/NIE or EU VAT number")
+
+
+# A DNI or NIE typed without its leading zeros ("5837261E" for 05837261E): common on paper,
+# refused by the AEAT. Taken only when the padded number passes the check letter.
+_UNPADDED_DNI = re.compile(r"(?:ES)?(\d{6,7})([A-Z])")
+_UNPADDED_NIE = re.compile(r"(?:ES)?([XYZ])(\d{5,6})([A-Z])")
+
+
+def _zero_padded(text: str) -> str | None:
+    if match := _UNPADDED_DNI.fullmatch(text):
+        candidate = match[1].zfill(8) + match[2]
+    elif match := _UNPADDED_NIE.fullmatch(text):
+        candidate = match[1] + match[2].zfill(7) + match[3]
+    else:
+        return None
+    try:
+        return str(es_nif.validate(candidate))
+    except stdnum_exceptions.ValidationError:
+        return None
 
 
 def normalize_nif(value: str) -> str | None:

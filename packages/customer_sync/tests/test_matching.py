@@ -107,6 +107,13 @@ def test_one_candidate_by_nif_links():
     assert (decision.action, decision.candidate.key, decision.how) == ("link", 77, "same nif")
 
 
+def test_a_dni_typed_without_its_leading_zero_links_to_the_padded_one():
+    src = Side({1: ("5.837.261-e", [], None)})
+    dst = Side({77: ("05837261E", [], None)})
+    decision = decide(("5.837.261-e", []), src, dst)
+    assert (decision.action, decision.candidate.key, decision.how) == ("link", 77, "same nif")
+
+
 def test_nif_and_email_on_the_same_record_is_one_candidate():
     src = Side({1: (NIF_A, ["a@x.es"], None)})
     dst = Side({77: (NIF_A, ["A@x.es"], None)})

@@ -120,6 +120,16 @@ def test_phone_for_factusol(e164, region, stored):
         ("SIN NIF", ""),
         ("-", ""),
         ("123", None),
+        # a DNI or NIE written without its leading zeros, when the check letter agrees
+        ("5837261E", "05837261E"),
+        ("5.837.261-e", "05837261E"),
+        ("ES5837261E", "05837261E"),
+        ("837261S", "00837261S"),
+        ("X123456J", None),
+        ("X-0123456-S", "X0123456S"),
+        ("X123456S", "X0123456S"),
+        ("5837261F", None),
+        ("61S", None),
     ],
 )
 def test_normalize_nif(raw, expected):
