@@ -117,23 +117,32 @@ def fit_factusol_text(value: str, size: int) -> tuple[str, list[str]]:
 # ------------------------------------------------------------------------------------- phones
 
 
-def _parse_phone(value: str, region: str) -> phonenumbers.PhoneNumber:
+def _parse_phone(value: str, region: str) -> tuple[phonenumbers.PhoneNumber, bool]:
+    """The number, and whether it was found inside other text (a note, a second number)."""
     text = clean_text(value)
     try:
         number = phonenumbers.parse(text, region.upper())
-    except phonenumbers.NumberParseException as err:
-        raise InvalidValue("not a phone number") from err
-    if not phonenumbers.is_valid_number(number):
-        raise InvalidValue("not a valid phone number")
-    return number
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is not None and phonenumbers.is_valid_number(number):
+        return number, False
+    # A phone field often holds a note or two numbers ("912345678 (oficina)",
+    # "600 11 22 33 / 955 12 34 56"): the first valid number in it is the customer's phone.
+    for match in phonenumbers.PhoneNumberMatcher(
+        text, region.upper(), leniency=phonenumbers.Leniency.VALID
+    ):
+        return match.number, True
+    raise InvalidValue("not a valid phone number" if number is not None else "not a phone number")
 
 
 def check_phone(value: str, region: str) -> tuple[str, list[str]]:
     """E.164 form of ``value`` (default region ``region``) and warnings; raises InvalidValue."""
     if not clean_text(value):
         return "", []
-    number = _parse_phone(value, region)
+    number, found_in_text = _parse_phone(value, region)
     warnings = ["extension dropped"] if number.extension else []
+    if found_in_text:
+        warnings.append("the first number of the field kept, the rest of it dropped")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), warnings
 
 

@@ -14,6 +14,7 @@ from customer_sync import (
     normalize_postal_code,
     phone_for_factusol,
 )
+from customer_sync.normalize import check_phone
 
 
 @pytest.mark.parametrize(
@@ -51,7 +52,12 @@ from customer_sync import (
         ("123456789", "ES", None),
         ("+34 12345", "ES", None),
         ("91234567", "ES", None),
-        ("912345678 / 600112233", "ES", None),
+        # a note or a second number in the field: the first valid number is the phone
+        ("912345678 / 600112233", "ES", "+34912345678"),
+        ("912345678 (oficina)", "ES", "+34912345678"),
+        ("Oficina: 955 12 34 56; móvil 600 11 22 33", "ES", "+34955123456"),
+        ("no tiene", "ES", None),
+        ("DNI 48123456G", "ES", None),
         ("+1234567890", "ES", None),
         ("0", "ES", None),
     ],
@@ -60,6 +66,14 @@ def test_normalize_phone(raw, region, expected):
     assert normalize_phone(raw, region) == expected
     if expected:
         assert normalize_phone(expected, region) == expected
+
+
+def test_a_phone_taken_out_of_other_text_says_so():
+    assert check_phone("912345678 / 600112233", "ES") == (
+        "+34912345678",
+        ["the first number of the field kept, the rest of it dropped"],
+    )
+    assert check_phone("912 345 678", "ES") == ("+34912345678", [])
 
 
 @pytest.mark.parametrize(
