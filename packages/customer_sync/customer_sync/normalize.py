@@ -254,6 +254,7 @@ _LOCAL_PART_MAX = 64
 # FactuSOL's EMACLI often holds several addresses ("a@x.es; b@x.es"): the first valid one is
 # the customer's e-mail.
 _EMAIL_SEPARATORS = re.compile(r"[;,\s]+")
+_SPACES_AROUND_AT = re.compile(r"\s*@\s*")  # "ana @ x.es", typed by hand
 
 
 def _bare_address(text: str) -> str:
@@ -263,7 +264,8 @@ def _bare_address(text: str) -> str:
         text = address or text.strip("<> ")
     if text.lower().startswith("mailto:"):
         text = text[len("mailto:") :]
-    return text.strip()
+    # the full stop or comma of the sentence the address was copied from
+    return text.strip().rstrip(".,;:")
 
 
 def is_valid_email(address: str) -> bool:
@@ -283,7 +285,7 @@ def check_email(value: str) -> tuple[str, list[str]]:
     A display name (``Ana <ana@x.es>``), angle brackets and ``mailto:`` are stripped before
     checking. Of several addresses in one value, the first valid one is kept (with a warning).
     """
-    text = clean_text(value)
+    text = _SPACES_AROUND_AT.sub("@", clean_text(value))
     if not text:
         return "", []
     single = _bare_address(text).lower()
@@ -311,6 +313,10 @@ def normalize_email(value: str) -> str | None:
 # ("43.001", "28 001", "28-001").
 _ES_POSTAL_PREFIX = re.compile(r"^(?:ES|E)[\s\-.]*(?=\d)", re.IGNORECASE)
 _POSTAL_SEPARATORS = re.compile(r"[\s.\-]")
+# "C.P. 28001", "CP: 28001", "28001 Madrid", "28001 (Madrid)": the label before the code and the
+# town after it, as typed into a postal code field.
+_POSTAL_LABEL = re.compile(r"^(?:c\.?\s*p\.?|c/p|c[oó]digo\s+postal)\s*:?\s*", re.IGNORECASE)
+_POSTAL_TOWN_AFTER = re.compile(r"^(\d{1,2}[\s.\-]?\d{3})[\s,\-(]+[^\d\s].*$")
 
 
 def check_postal_code(value: str, country: str) -> str:
@@ -318,7 +324,10 @@ def check_postal_code(value: str, country: str) -> str:
     text = clean_text(value)
     if country.upper() != "ES" or not text:
         return text
-    digits = _POSTAL_SEPARATORS.sub("", _ES_POSTAL_PREFIX.sub("", text))
+    code = _ES_POSTAL_PREFIX.sub("", _POSTAL_LABEL.sub("", text))
+    if town_after := _POSTAL_TOWN_AFTER.match(code):
+        code = town_after[1]
+    digits = _POSTAL_SEPARATORS.sub("", code)
     if not digits.isascii() or not digits.isdigit() or len(digits) not in (4, 5):
         raise InvalidValue("not a Spanish postal code (5 digits)")
     digits = digits.zfill(5)

@@ -187,7 +187,13 @@ def test_normalize_nif(raw, expected):
         ("<x@dominio.e>", None),
         ("foo@.es", None),
         ("foo@bar..es", None),
-        ("foo@bar.es.", None),
+        # typed by hand: the sentence's full stop or comma, spaces around the @
+        ("foo@bar.es.", "foo@bar.es"),
+        ("ana@x.es, ", "ana@x.es"),
+        ("Ana <ana@x.es>.", "ana@x.es"),
+        ("juan @ empresa.es", "juan@empresa.es"),
+        ("@empresa.es", None),
+        ("juan@", None),
     ],
 )
 def test_normalize_email(raw, expected):
@@ -218,6 +224,16 @@ def test_normalize_email(raw, expected):
         ("28-001", "ES", "28001"),
         ("E-2800", "ES", "02800"),
         ("EX-28001", "ES", None),
+        # the label before the code and the town after it, typed into the field
+        ("C.P. 28001", "ES", "28001"),
+        ("cp: 8001", "ES", "08001"),
+        ("Código postal 28001", "ES", "28001"),
+        ("28001 Madrid", "ES", "28001"),
+        ("28001-Madrid", "ES", "28001"),
+        ("43.001 (Tarragona)", "ES", "43001"),
+        ("28001 28002", "ES", None),
+        ("28001-1", "ES", None),
+        ("Madrid 28001", "ES", None),
         ("", "ES", ""),
         ("75001", "FR", "75001"),
         ("SW1A 1AA", "GB", "SW1A 1AA"),
