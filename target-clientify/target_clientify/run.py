@@ -308,7 +308,7 @@ class ClientifyRun:
                     f"{self.max_reject_ratio:.0%}; reasons in {self.reject_path}"
                 )
         self.write_report()
-        self._close()
+        self.close()
         try:
             page = render_report_page(self.report_path.parent.parent, timezone=self.tz.key)
             self.logger.info("report page: %s", page)
@@ -333,7 +333,8 @@ class ClientifyRun:
         if self.failure:
             raise TargetClientifyError(self.failure)
 
-    def _close(self) -> None:
+    def close(self) -> None:
+        """Release every file and connection (also of a run that stopped while starting)."""
         with self._census_lock:
             if self._census is not None:
                 self._census.close()
@@ -344,14 +345,6 @@ class ClientifyRun:
             self.ledger = None
         if hasattr(self, "decider"):
             self.decider.close()
-        if self.factusol is not None:
-            self.factusol.close()
-        self.plan.close()
-        self.rejects.close()
-
-    def close_files(self) -> None:
-        """Release files and connections of a run that never started."""
-        self._streamed.close()
         if self.factusol is not None:
             self.factusol.close()
         self.plan.close()

@@ -259,7 +259,7 @@ class TargetClientify(Target):
                 try:
                     run.start()
                 except BaseException:
-                    run.close_files()  # nothing to report yet, but no handle left open
+                    run.close()  # nothing to report yet, but no handle left open
                     raise
                 self._run = run
             return self._run

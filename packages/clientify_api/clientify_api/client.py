@@ -38,6 +38,7 @@ from clientify_api.contacts import (
     custom_field_text,
     datetime_bound_matches,
     is_contact_field_definition,
+    is_database_url,
     normalize_email,
     phone_matches,
     query_matches,
@@ -110,10 +111,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _is_database_url(value: str | Path) -> bool:
-    return isinstance(value, str) and value.startswith(("postgresql", "postgres:"))
 
 
 def _object_id(value: int | str) -> str:
@@ -739,8 +736,8 @@ class ClientifyClient:
         """
         if cache is None:
             return self.build_contact_index(field=field, on_page=on_page)
-        where = "PostgreSQL" if _is_database_url(cache) else str(cache)
-        target: str | Path = str(cache) if _is_database_url(cache) else Path(cache)
+        where = "PostgreSQL" if is_database_url(cache) else str(cache)
+        target: str | Path = str(cache) if is_database_url(cache) else Path(cache)
         try:
             return self._refresh_cache(field, target, rescan_after, overlap, on_page)
         except cache_errors(target) as exc:

@@ -100,6 +100,11 @@ def link_key(value: object) -> str:
     return text
 
 
+def is_database_url(value: object) -> bool:
+    """True for a PostgreSQL URL (the cache's other home); a path or str otherwise is SQLite."""
+    return isinstance(value, str) and value.startswith(("postgresql", "postgres:"))
+
+
 def compact_nif(value: object) -> str:
     """Uppercase, without spaces, dashes, dots and slashes. No validation (customer_sync's job),
     but the same compact form as its NIF identity, so a lookup by that identity finds the contact.
@@ -222,7 +227,7 @@ class _Store:
     private temporary file), ``psycopg`` for PostgreSQL. SQL is written with ``?`` markers."""
 
     def __init__(self, target: str | Path | None) -> None:
-        self.postgres = isinstance(target, str) and target.startswith(("postgresql", "postgres:"))
+        self.postgres = is_database_url(target)
         if self.postgres:
             import psycopg  # optional: only a PostgreSQL cache needs it
 
@@ -288,7 +293,7 @@ class ContactIndex:
     ) -> None:
         self.field = field
         self.scope = scope
-        postgres = isinstance(path, str) and path.startswith(("postgresql", "postgres:"))
+        postgres = is_database_url(path)
         self.path = Path(path) if path is not None and not postgres else None
         self.url = path if postgres else None
         # Commit every add/remove at once: another run sharing the cache never waits long
@@ -527,7 +532,7 @@ _INDEX_SCHEMA = (
 def cache_errors(target: str | Path | None) -> tuple[type[Exception], ...]:
     """The errors a cache at ``target`` can raise when locked or unreachable (a run then scans
     on its own; a damaged SQLite file is rebuilt before that)."""
-    if isinstance(target, str) and target.startswith(("postgresql", "postgres:")):
+    if is_database_url(target):
         import psycopg
 
         return (psycopg.OperationalError,)

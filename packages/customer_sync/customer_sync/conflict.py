@@ -76,7 +76,7 @@ def decide_winner(
 def company_timezone(setting: object, account_zone: str | None) -> ZoneInfo:
     """The zone FactuSOL's naive dates are read in: the ``timezone`` setting, else the Clientify
     account's ``time_zone``, else Europe/Madrid. ValueError for a name that is no IANA zone."""
-    name = str(setting or "").strip() or account_zone or "Europe/Madrid"
+    name = str(setting or "").strip() or account_zone or MADRID.key
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
