@@ -28,7 +28,7 @@ lint: setup
 
 typecheck: setup
 	$(BIN)/mypy packages/factusol_api/factusol_api packages/clientify_api/clientify_api packages/customer_sync/customer_sync \
-		packages/sync_ledger/sync_ledger packages/sync_report/sync_report packages/sync_activation/sync_activation \
+		packages/sync_ledger/sync_ledger packages/sync_report/sync_report packages/sync_activation/sync_activation packages/customer_records/customer_records \
 		orchestration/fcsync_orchestration
 
 unit: setup

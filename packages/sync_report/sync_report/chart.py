@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from .model import RunPoint
 
-__all__ = ["SERIES", "Bar", "Chart", "Segment", "build_chart"]
+__all__ = ["SERIES", "Bar", "Chart", "Segment", "build_chart", "tick_label_width"]
 
 # (counter, css class, Spanish, English), bottom to top.
 SERIES: tuple[tuple[str, str, str, str], ...] = (
@@ -26,6 +26,9 @@ SERIES: tuple[tuple[str, str, str, str], ...] = (
 
 WIDTH, HEIGHT = 720, 220
 LEFT, RIGHT, TOP, BOTTOM = 44, 12, 22, 40
+# Tick labels are drawn right-aligned 6 px left of the plot, in 11 px DejaVu Sans: a digit is
+# 7.0 px wide there, a thousands dot 3.5 px. The plot starts where the widest label fits.
+DIGIT_PX, DOT_PX, TICK_GAP, EDGE = 7.0, 3.5, 6, 4
 
 
 @dataclass(frozen=True)
@@ -73,10 +76,11 @@ def _nice_max(value: int) -> int:
 
 
 def build_chart(points: Sequence[RunPoint]) -> Chart:
-    plot_w = WIDTH - LEFT - RIGHT
     plot_h = HEIGHT - TOP - BOTTOM
     baseline = float(TOP + plot_h)
     top_value = _nice_max(max((_total(p) for p in points), default=0))
+    left = max(LEFT, math.ceil(tick_label_width(top_value)) + TICK_GAP + EDGE)
+    plot_w = WIDTH - left - RIGHT
     scale = plot_h / top_value
     ticks = [(baseline - value * scale, value) for value in (0, top_value // 2, top_value)]
 
@@ -86,7 +90,7 @@ def build_chart(points: Sequence[RunPoint]) -> Chart:
     every = math.ceil(n / 8)  # at most ~8 date labels under the axis
     bars = []
     for i, point in enumerate(points):
-        center = LEFT + slot * (i + 0.5)
+        center = left + slot * (i + 0.5)
         y = baseline
         segments = []
         for counter, css, _es, _en in SERIES:
@@ -111,7 +115,13 @@ def build_chart(points: Sequence[RunPoint]) -> Chart:
                 failed=point.failed,
             )
         )
-    return Chart(WIDTH, HEIGHT, LEFT, WIDTH - RIGHT, baseline, ticks, bars)
+    return Chart(WIDTH, HEIGHT, left, WIDTH - RIGHT, baseline, ticks, bars)
+
+
+def tick_label_width(value: int) -> float:
+    """The drawn width in px of a tick label (Spanish thousands dots: 100.000)."""
+    digits = len(str(value))
+    return digits * DIGIT_PX + (digits - 1) // 3 * DOT_PX
 
 
 def _total(point: RunPoint) -> int:

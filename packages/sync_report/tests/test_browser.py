@@ -7,6 +7,7 @@ Skipped only when that browser is absent and neither CI nor FCSYNC_REQUIRE_BROWS
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -185,5 +186,25 @@ def test_hostile_data_runs_nothing(browser: Any, tmp_path: Path, bypass_csp: boo
         assert page.locator("body").is_visible()  # the <style> payload hid nothing
         assert opened.requests == [page_path.resolve().as_uri()]
         assert [p for p in opened.problems if "pwned" in p or "dialog" in p] == []
+    finally:
+        opened.close()
+
+
+def test_six_digit_tick_labels_are_not_clipped(browser: Any, tmp_path: Path) -> None:
+    """A 100,000-record run: the chart's top tick reads 100.000 (or more) whole, inside the SVG."""
+    history = tmp_path / "reports" / "target-clientify.history.jsonl"
+    history.parent.mkdir(parents=True)
+    runs = [{"created": 100_000, "run_at": "2026-12-01T10:00:00+00:00"}, {"updated": 3}]
+    history.write_text("".join(json.dumps(run) + "\n" for run in runs), "utf-8")
+    opened = Opened(browser, render_report_page(tmp_path))
+    try:
+        labels = opened.page.evaluate(
+            """() => [...document.querySelectorAll('#target-clientify svg text')]
+                .filter(t => /^[0-9.]+$/.test(t.textContent))
+                .map(t => ({text: t.textContent, x: t.getBBox().x}))"""
+        )
+        assert {label["text"] for label in labels} >= {"0", "100.000"}
+        for label in labels:
+            assert label["x"] >= 0, label  # not cut by the SVG's left edge
     finally:
         opened.close()

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sr_samples import write_sample_output
 from sync_report import JOBS, load_job
-from sync_report.chart import build_chart
+from sync_report.chart import build_chart, tick_label_width
 
 CLIENTIFY, FACTUSOL = JOBS  # target-clientify (FactuSOL -> Clientify), target-factusol
 MADRID = ZoneInfo("Europe/Madrid")
@@ -238,3 +238,12 @@ def test_the_chart_fits_its_box(tmp_path: Path, n: int) -> None:
             assert seg.y + seg.height <= chart.baseline + 0.01
     assert [value for _y, value in chart.ticks] == sorted(value for _y, value in chart.ticks)
     assert chart.ticks[-1][1] % 2 == 0  # a whole middle tick
+
+
+@pytest.mark.parametrize("top", [8, 100_000, 10_000_000])
+def test_the_plot_starts_right_of_its_widest_tick_label(tmp_path: Path, top: int) -> None:
+    write_lines(tmp_path / "reports" / "target-clientify.history.jsonl", {"created": top})
+    chart = build_chart(load_job(tmp_path, CLIENTIFY).history)
+    widest = max(tick_label_width(value) for _y, value in chart.ticks)
+    assert chart.plot_left - 6 - widest >= 0  # labels end 6 px left of the plot
+    assert chart.bars[0].x >= chart.plot_left

@@ -1,0 +1,16 @@
+"""customer_records: what the sync keeps about a person, and for how long.
+
+Each customer's history (``fcsync-history``), retention of run files (``prune_run_files``), the
+right to be forgotten (``fcsync-forget``) and bringing a customer back (``fcsync-relink``).
+"""
+
+from .forget import ForgetResult, forget_person
+from .retention import DEFAULT_RETENTION_DAYS, PruneResult, prune_run_files
+
+__all__ = [
+    "DEFAULT_RETENTION_DAYS",
+    "ForgetResult",
+    "PruneResult",
+    "forget_person",
+    "prune_run_files",
+]
