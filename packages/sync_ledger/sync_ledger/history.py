@@ -15,9 +15,9 @@ Storage only: the targets decide what to record.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping
-import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
