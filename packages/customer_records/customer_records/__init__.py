@@ -5,6 +5,7 @@ right to be forgotten (``fcsync-forget``) and bringing a customer back (``fcsync
 """
 
 from .forget import ForgetResult, forget_person
+from .history import history_source
 from .retention import DEFAULT_RETENTION_DAYS, PruneResult, prune_run_files
 
 __all__ = [
@@ -12,5 +13,6 @@ __all__ = [
     "ForgetResult",
     "PruneResult",
     "forget_person",
+    "history_source",
     "prune_run_files",
 ]

@@ -128,6 +128,11 @@ def _scrub_directory(root: Path, keys: set[str], result: ForgetResult, ledger: S
         return
     ledger_file = Path(ledger.url.database or "").resolve() if ledger.url.database else None
     page = root / "report.html"
+    for code in result.codes:  # the person's own history page goes whole
+        own = root / "customers" / f"{code}.html"
+        if own.exists():
+            own.unlink()
+            result.files_changed.append(own)
     for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
         if path.name.endswith(_SQLITE_SIDECARS):
             continue

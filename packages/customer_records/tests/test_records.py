@@ -185,3 +185,24 @@ def test_retention_removes_old_run_files_and_old_lines_only(synced) -> None:
     assert (history.stat().st_mode & 0o777) == 0o600
     with pytest.raises(ValueError, match="at least one day"):
         prune_run_files(out, days=0)
+
+
+def test_the_report_page_links_each_mentioned_client_to_its_history(synced) -> None:
+    from customer_records import history_source
+    from sync_report import render_report_page
+
+    out, ledger = synced
+    page = render_report_page(out, history=history_source(ledger))
+    html = page.read_text("utf-8")
+    assert 'href="customers/7.html"' in html
+    assert 'href="customers/8.html"' in html
+    seven = (out / "customers" / "7.html").read_text("utf-8")
+    assert "+34911111111" in seven
+    assert 'data-reason="conflict"' in seven
+    assert "winner=clientify" in seven
+    assert (out / "customers" / "7.html").stat().st_mode & 0o777 == 0o600
+    # forgetting Ana removes her page with the rest
+    forget_person("7", ledger=ledger, output_dir=out)
+    render_report_page(out, history=history_source(ledger))
+    assert not (out / "customers" / "7.html").exists()
+    assert _traces(out, [ANA["email"], ANA["phone"]]) == []

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
 
 from .chart import SERIES, build_chart
+from .customers import HistorySource, write_customer_pages
 from .model import COUNTERS, JOBS, JobView, load_job
 
-__all__ = ["DEFAULT_PAGE_NAME", "build_page_html", "render_report_page"]
+__all__ = ["DEFAULT_PAGE_NAME", "build_page_html", "mentioned_codes", "render_report_page"]
 
 DEFAULT_PAGE_NAME = "report.html"
 
@@ -69,9 +72,14 @@ def _num(value: object) -> str:
 
 
 def build_page_html(
-    jobs: list[JobView], *, generated_at: datetime, output_dir: Path, max_items: int
+    jobs: list[JobView],
+    *,
+    generated_at: datetime,
+    output_dir: Path,
+    max_items: int,
+    customer_links: Mapping[str, str] | None = None,
 ) -> str:
-    """The page's HTML for already loaded jobs."""
+    """The page's HTML for already loaded jobs (``customer_links``: code -> history page)."""
     template = _environment().get_template("report.html.j2")
     charts = {job.spec.target: build_chart(job.history) for job in jobs}
     return template.render(
@@ -80,7 +88,24 @@ def build_page_html(
         generated_at=generated_at.strftime("%d/%m/%Y %H:%M"),
         output_dir=str(output_dir),
         max_items=max_items,
+        customer_links=dict(customer_links or {}),
     )
+
+
+def mentioned_codes(jobs: list[JobView]) -> set[int]:
+    """The FactuSOL client codes a page names: the key of the FactuSOL -> Clientify job's
+    entries, the target id of the other job's."""
+    codes: set[int] = set()
+    for job in jobs:
+        by_key = job.spec.target == JOBS[0].target
+        items: list[Any] = [*job.changes, *job.creates, *job.conflicts]
+        if by_key:
+            items += job.rejects  # a reject of the other job names a contact, not a client
+        for item in items:
+            value = item.key if by_key else item.target_id
+            if value and str(value).isdigit():
+                codes.add(int(value))
+    return codes
 
 
 def render_report_page(
@@ -90,12 +115,14 @@ def render_report_page(
     history_limit: int = 30,
     max_items: int = 200,
     timezone: str = "Europe/Madrid",
+    history: HistorySource | None = None,
 ) -> Path:
     """Write the report page for the runs whose files are under ``output_dir``; return its path.
 
     ``out`` defaults to ``output_dir/report.html``. Each section lists at most ``max_items``
     entries (and says how many more the files hold); the chart covers the last
-    ``history_limit`` runs. Times are shown in ``timezone``.
+    ``history_limit`` runs. Times are shown in ``timezone``. With ``history`` (the sync
+    ledger's), each FactuSOL client the page mentions links to its own history page.
     """
     if history_limit < 1:
         raise ValueError("history_limit must be at least 1")
@@ -107,13 +134,25 @@ def render_report_page(
         load_job(output_dir, spec, history_limit=history_limit, max_items=max_items, tz=tz)
         for spec in JOBS
     ]
+    target = Path(out) if out is not None else output_dir / DEFAULT_PAGE_NAME
+    links: dict[str, str] = {}
+    if history is not None:
+        links = write_customer_pages(
+            target.parent,
+            mentioned_codes(jobs),
+            history,
+            env=_environment(),
+            write=_write_private,
+            tz=tz,
+            page_name=target.name,
+        )
     html = build_page_html(
         jobs,
         generated_at=datetime.now(UTC).astimezone(tz),
         output_dir=output_dir,
         max_items=max_items,
+        customer_links=links,
     )
-    target = Path(out) if out is not None else output_dir / DEFAULT_PAGE_NAME
     _write_private(target, html)
     return target
 

@@ -208,3 +208,44 @@ def test_six_digit_tick_labels_are_not_clipped(browser: Any, tmp_path: Path) -> 
             assert label["x"] >= 0, label  # not cut by the SVG's left edge
     finally:
         opened.close()
+
+
+def test_a_mentioned_client_links_to_its_history_page_offline(browser: Any, tmp_path: Path) -> None:
+    write_sample_output(tmp_path)
+    asked: list[set[int]] = []
+
+    def history(codes: set[int]) -> dict[int, list[dict[str, object]]]:
+        asked.append(codes)
+        steps = [
+            {"at": "2026-12-01T09:00:00+00:00", "reason": "first_link", "detail": {"key": "nif"}},
+            {
+                "at": "2026-12-02T10:00:00+00:00",
+                "reason": "conflict",
+                "side": "factusol",
+                "field": "phone",
+                "before": "+34911111111",
+                "after": "<b>+34600000000</b>",
+                "run_id": "r2",
+                "detail": {"winner": "clientify"},
+            },
+        ]
+        return dict.fromkeys(codes, steps)
+
+    opened = Opened(browser, render_report_page(tmp_path, history=history))
+    try:
+        (codes,) = asked
+        assert codes
+        link = opened.page.locator("#target-clientify a.history").first
+        assert int(link.inner_text()) in codes
+        assert opened.page.locator("#target-factusol a.history").count() >= 1
+        link.click()
+        opened.page.wait_for_load_state()
+        rows = opened.page.locator("table.history tr.step")
+        assert rows.count() == 2
+        assert rows.nth(1).get_attribute("data-reason") == "conflict"
+        assert "<b>+34600000000</b>" in rows.nth(1).inner_text()  # shown, never run as markup
+        assert "winner=clientify" in rows.nth(1).inner_text()
+        assert all(url.startswith("file://") for url in opened.requests)
+        assert opened.problems == []
+    finally:
+        opened.close()
