@@ -50,6 +50,7 @@ class FakeFactusol:
         self.rows = {row["CODCLI"]: row for row in rows}
         self.queries: list[str] = []
         self.filters: list[str] = []
+        self.unordered = False  # answer the ordered read in CODCLI order (an engine ignoring it)
 
     def register(self, rsps: responses.RequestsMock) -> None:
         rsps.add_callback(responses.POST, f"{API}/login/Autenticar", callback=self._login)
@@ -70,6 +71,21 @@ class FakeFactusol:
     def _query(self, request: Any) -> tuple[int, dict[str, str], str]:
         sql = json.loads(request.body)["consulta"]
         self.queries.append(sql)
+        newest = re.fullmatch(
+            r"SELECT TOP (\d+) (.+?) FROM F_CLI WHERE FUMCLI IS NOT NULL "
+            r"ORDER BY FUMCLI DESC, CODCLI DESC",
+            sql,
+        )
+        if newest:
+            top, projection = newest.groups()
+            dated = [r for r in self.rows.values() if r["FUMCLI"] is not None]
+            dated.sort(key=lambda r: (r["FUMCLI"], r["CODCLI"]), reverse=True)
+            if self.unordered:
+                dated.sort(key=lambda r: r["CODCLI"])
+            rows = dated[: int(top)]
+            if projection != "*":
+                rows = [{n: r[n] for n in projection.split(", ")} for r in rows]
+            return self._reply(self._cells(rows))
         match = re.fullmatch(
             r"SELECT TOP (\d+) (.+?) FROM F_CLI(?: WHERE CODCLI > (\d+))?"
             r"(?: ORDER BY CODCLI( DESC)?)?",
@@ -159,6 +175,11 @@ del TestTapFactusolModifiedBase
 # ----------------------------------------------------------------------------- helpers
 
 NOW = dt.datetime(2026, 11, 25, 10, 0, tzinfo=MADRID)
+ORDERED_COLUMNS = (
+    "CODCLI, FUMCLI, NOFCLI, NOCCLI, NIFCLI, DOMCLI, POBCLI, CPOCLI, PROCLI, PAICLI, TELCLI, "
+    "MOVCLI, FAXCLI, EMACLI, WEBCLI, PCOCLI, OBSCLI, ESTCLI, FALCLI"
+)
+ORDERED_TAIL = "FROM F_CLI WHERE FUMCLI IS NOT NULL ORDER BY FUMCLI DESC, CODCLI DESC"
 
 
 def run_tap(
@@ -282,11 +303,12 @@ def test_first_modified_run_takes_the_lookback_window_and_rereads_the_boundary_d
     records, state = run_tap(capsys, fake, {"sync_mode": "modified"})
     # now - 24 h = 2026-11-24 10:00, so the whole of 2026-11-24 is read (FUMCLI may be date-only).
     assert codes(records) == [2, 5, 1]  # ascending (modified, code)
-    assert fake.queries == [
-        "SELECT TOP 500 CODCLI, FUMCLI FROM F_CLI WHERE CODCLI > 0 ORDER BY CODCLI"
-    ]
-    assert fake.filters == ["CODCLI IN (1, 2, 5)"]
+    # One ordered read of the newest rows, no scan, no fetch by key (reference §9).
+    assert fake.queries == [f"SELECT TOP 26 {ORDERED_COLUMNS} {ORDERED_TAIL}"]
+    assert fake.filters == []
     assert bookmark(state) == "2026-11-25T10:00:00+01:00"  # the run's start, never later
+    # Fingerprints of the new boundary day only (2026-11-25): client 1.
+    assert set(state["bookmarks"]["clients"]["boundary_fingerprints"]) == {"1"}
 
 
 def test_modified_mode_orders_by_modified_then_code(capsys, at):
@@ -355,7 +377,8 @@ def test_a_three_day_gap_still_emits_every_change(capsys, at):
     fake.rows[7] = make_row(7, "2026-11-27T00:00:00")
     at(NOW + dt.timedelta(days=3))  # the next runs were missed
     second, state = run_tap(capsys, fake, {"sync_mode": "modified"}, state)
-    assert codes(second) == [1, 3, 6, 7]  # the boundary day is read again: 1 comes once more
+    # The boundary day is read again, but 1 is unchanged since it was emitted: not sent again.
+    assert codes(second) == [3, 6, 7]
     assert bookmark(state) == "2026-11-28T10:00:00+01:00"
 
 
@@ -382,6 +405,7 @@ def test_the_bookmark_never_moves_past_the_run_start(capsys, at):
 def test_modified_mode_logs_progress(capsys, at, caplog, monkeypatch):
     monkeypatch.setattr(streams_module, "PROGRESS_EVERY_PAGES", 2)
     fake = FakeFactusol(standard_rows())
+    fake.unordered = True  # the ordered read cannot be trusted: light scan
     with caplog.at_level("INFO"):
         run_tap(capsys, fake, {"sync_mode": "modified", "page_size": 1})
     assert "clients: 2 pages, 2 rows scanned, 2 changed" in caplog.text
