@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             with open(args[1], encoding="utf-8") as handle:
                 state = json.load(handle)
         return 0 if has_changes(config, state) else 1
-    except Exception as exc:  # noqa: BLE001 - the exit status is the interface
+    except Exception as exc:  # the exit status is the interface
         print(f"probe failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
 

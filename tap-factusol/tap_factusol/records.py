@@ -95,7 +95,8 @@ def parse_naive(value: Any, tz: ZoneInfo) -> dt.datetime | None:
     """A FactuSOL date as a naive local date-time, None when empty; ValueError when unreadable.
 
     Accepted: ``2026-07-08T00:00:00`` (the confirmed form), a space instead of ``T``, a bare
-    ``2026-07-08``, fractional seconds, an offset (converted to ``tz``), ``08/07/2026[ 09:15[:00]]``.
+    ``2026-07-08``, fractional seconds, an offset (converted to ``tz``), and the day-first
+    ``08/07/2026[ 09:15[:00]]``.
     Access's day zero and time-only base date are None.
     """
     if value is None or (isinstance(value, str) and not value.strip()):

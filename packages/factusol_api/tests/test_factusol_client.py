@@ -499,7 +499,7 @@ def test_newest_clients_orders_by_fumcli_then_key_without_date_literals(rsps, cl
 
 @pytest.mark.parametrize("top", [0, -1, "5; DROP", 2.5, True])
 def test_newest_clients_validates_top_and_columns(rsps, client, top):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="integer"):
         client.newest_clients(top)
     with pytest.raises(ValueError, match="unknown column"):
         client.newest_clients(5, columns=["FUMCLI) --"])

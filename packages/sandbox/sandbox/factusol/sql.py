@@ -112,7 +112,7 @@ def null_order(sql: str, null_sort: str = "low") -> str:
     for a, b in terms:
         term = sql[a:b].rstrip()
         direction = _DIRECTION.search(code[a : a + len(term)])
-        descending = bool(direction) and direction.group(1).upper() == "DESC"
+        descending = direction is not None and direction.group(1).upper() == "DESC"
         out.append(sql[cursor:a] + term + (" NULLS FIRST" if descending else " NULLS LAST"))
         cursor = b
     return "".join(out) + sql[cursor:]

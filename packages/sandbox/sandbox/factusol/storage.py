@@ -198,29 +198,31 @@ class Store:
 
 # Stored date text per switch `date_values` (see Store.restyle_dates); GLOB patterns, not LIKE:
 # LIKE is the slow Python function registered by sql.register_functions.
-_ISO = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]"
-_BARE = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
-_DMY = "[0-9][0-9]/[0-9][0-9]/[0-9][0-9][0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]"
 _DATE_COLUMNS = tuple(c.name for c in F_CLI if c.kind == DATE)
+
+
+# {c} is a schema column name (never client input); the GLOB patterns are ISO date-time,
+# bare ISO date and DD/MM/YYYY HH:MM:SS text.
+_TO_ISO = (
+    "UPDATE F_CLI SET {c} = {c} || 'T00:00:00' WHERE {c} GLOB "
+    "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'",
+    "UPDATE F_CLI SET {c} = substr({c}, 7, 4) || '-' || substr({c}, 4, 2) || '-' || "
+    "substr({c}, 1, 2) || 'T' || substr({c}, 12, 8) WHERE {c} GLOB "
+    "'[0-9][0-9]/[0-9][0-9]/[0-9][0-9][0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]'",
+)
+_FROM_ISO = {
+    "bare_date": "UPDATE F_CLI SET {c} = substr({c}, 1, 10) WHERE {c} GLOB "
+    "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T00:00:00'",
+    "text_dmy": "UPDATE F_CLI SET {c} = substr({c}, 9, 2) || '/' || substr({c}, 6, 2) || '/' || "
+    "substr({c}, 1, 4) || ' ' || substr({c}, 12, 8) WHERE {c} GLOB "
+    "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]'",
+}
 
 
 def _restyle_sql(column: str, style: str) -> list[str]:
     """UPDATEs that turn `column` into ISO date-times, then into `style`."""
-    c = column
-    to_iso = [
-        f"UPDATE F_CLI SET {c} = {c} || 'T00:00:00' WHERE {c} GLOB '{_BARE}'",
-        f"UPDATE F_CLI SET {c} = substr({c}, 7, 4) || '-' || substr({c}, 4, 2) || '-' || "
-        f"substr({c}, 1, 2) || 'T' || substr({c}, 12, 8) WHERE {c} GLOB '{_DMY}'",
-    ]
-    if style == "bare_date":
-        return [*to_iso, f"UPDATE F_CLI SET {c} = substr({c}, 1, 10) WHERE {c} GLOB '{_BARE}T00:00:00'"]
-    if style == "text_dmy":
-        return [
-            *to_iso,
-            f"UPDATE F_CLI SET {c} = substr({c}, 9, 2) || '/' || substr({c}, 6, 2) || '/' || "
-            f"substr({c}, 1, 4) || ' ' || substr({c}, 12, 8) WHERE {c} GLOB '{_ISO}'",
-        ]
-    return to_iso
+    templates = [*_TO_ISO, *([_FROM_ISO[style]] if style in _FROM_ISO else [])]
+    return [template.replace("{c}", column) for template in templates]
 
 
 def _create_table_sql(table: str) -> str:
