@@ -110,13 +110,15 @@ def find_recent(
     since: dt.date,
     *,
     known: int = 0,
-    max_rows: int = MAX_ORDERED_ROWS,
+    max_rows: int | None = None,
 ) -> Detection:
     """Read the rows whose FUMCLI day is on or after ``since``, newest first.
 
     ``known`` is the number of boundary rows state already holds: the first read asks for those
-    plus ``ORDER_PROOF_ROWS``, so an idle poll is one call.
+    plus ``ORDER_PROOF_ROWS``, so an idle poll is one call. ``max_rows`` defaults to
+    ``MAX_ORDERED_ROWS``.
     """
+    max_rows = MAX_ORDERED_ROWS if max_rows is None else max_rows
     top = min(max(1, known) + ORDER_PROOF_ROWS, max_rows)
     reads = 0
     while True:

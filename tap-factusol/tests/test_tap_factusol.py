@@ -1,7 +1,8 @@
 """tap-factusol: the SDK's standard tap tests plus full/modified mode behaviour.
 
 HTTP is mocked with ``responses`` by a small in-memory FactuSOL that understands exactly the SQL
-the client sends (keyset pages, TOP 1, CODCLI IN (…)), so these tests also pin that SQL.
+the client sends (keyset pages, TOP 1, CODCLI IN (…), the ordered read of the newest rows), so
+these tests also pin that SQL. tests/test_change_detection.py runs against the sandbox instead.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import responses
+import tap_factusol.detect as detect_module
 import tap_factusol.streams as streams_module
 import yaml
 from factusol_api import F_CLI_COLUMNS
@@ -51,6 +53,7 @@ class FakeFactusol:
         self.queries: list[str] = []
         self.filters: list[str] = []
         self.unordered = False  # answer the ordered read in CODCLI order (an engine ignoring it)
+        self.nulls_first = False  # answer the ordered read with the NULL FUMCLI rows first
 
     def register(self, rsps: responses.RequestsMock) -> None:
         rsps.add_callback(responses.POST, f"{API}/login/Autenticar", callback=self._login)
@@ -82,6 +85,8 @@ class FakeFactusol:
             dated.sort(key=lambda r: (r["FUMCLI"], r["CODCLI"]), reverse=True)
             if self.unordered:
                 dated.sort(key=lambda r: r["CODCLI"])
+            if self.nulls_first:
+                dated = [r for r in self.rows.values() if r["FUMCLI"] is None] + dated
             rows = dated[: int(top)]
             if projection != "*":
                 rows = [{n: r[n] for n in projection.split(", ")} for r in rows]
@@ -411,6 +416,68 @@ def test_modified_mode_logs_progress(capsys, at, caplog, monkeypatch):
     assert "clients: 2 pages, 2 rows scanned, 2 changed" in caplog.text
     assert "clients: 6 pages, 6 rows scanned, 3 changed" in caplog.text
     assert "sandbox-password" not in caplog.text
+
+
+def test_the_ordered_read_grows_until_it_passes_the_start_day(capsys, at):
+    rows = [make_row(code, "2026-11-25T00:00:00") for code in range(1, 41)]
+    fake = FakeFactusol([*rows, make_row(50, "2026-10-01T00:00:00")])
+    records, state = run_tap(capsys, fake, {"sync_mode": "modified", "ejercicio": "2026"})
+    assert codes(records) == list(range(1, 41))
+    tops = [int(re.match(r"SELECT TOP (\d+)", q).group(1)) for q in fake.queries]
+    assert tops == [26, 104]  # the first cut was still inside the window
+    assert fake.filters == []
+    assert len(state["bookmarks"]["clients"]["boundary_fingerprints"]) == 40
+
+
+def test_a_window_too_large_for_the_ordered_read_is_scanned(capsys, at, monkeypatch, caplog):
+    monkeypatch.setattr(detect_module, "MAX_ORDERED_ROWS", 30)
+    rows = [make_row(code, "2026-11-25T00:00:00") for code in range(1, 41)]
+    fake = FakeFactusol(rows)
+    with caplog.at_level("INFO"):
+        records, state = run_tap(capsys, fake, {"sync_mode": "modified"})
+    assert codes(records) == list(range(1, 41))
+    assert fake.filters == ["CODCLI IN (" + ", ".join(str(c) for c in range(1, 41)) + ")"]
+    detection = state["bookmarks"]["clients"]["change_detection"]
+    assert detection["method"] == "scan"
+    assert detection["last_fallback_reason"] == "more than 30 rows changed since 2026-11-24"
+
+
+@pytest.mark.parametrize(
+    ("rows", "reason"),
+    [
+        (
+            [make_row(1, "2026-11-25T00:00:00"), make_row(2, "2026-11-25T00:00:00")],
+            "CODCLI out of order within one FUMCLI",
+        ),
+        ([make_row(1, "ayer"), make_row(2, "2026-11-25T00:00:00")], "unreadable"),
+    ],
+)
+def test_an_answer_that_proves_no_order_falls_back(capsys, at, monkeypatch, rows, reason):
+    fake = FakeFactusol(rows)
+    # answer in ascending CODCLI order whatever was asked: an engine ignoring ORDER BY
+    fake.unordered = True
+    _, state = run_tap(capsys, fake, {"sync_mode": "modified"})
+    detection = state["bookmarks"]["clients"]["change_detection"]
+    assert detection["method"] == "scan"
+    assert reason in detection["last_fallback_reason"]
+
+
+def test_null_fumcli_rows_in_the_answer_are_skipped(capsys, at):
+    fake = FakeFactusol(standard_rows())
+    fake.nulls_first = True  # the IS NOT NULL filter ignored, NULL sorting high
+    records, state = run_tap(capsys, fake, {"sync_mode": "modified"})
+    assert codes(records) == [2, 5, 1]
+    assert state["bookmarks"]["clients"]["change_detection"] == {"method": "ordered"}
+
+
+def test_fingerprints_survive_a_fallback(capsys, at):
+    fake = FakeFactusol(standard_rows())
+    _, state = run_tap(capsys, fake, {"sync_mode": "modified"})
+    fake.unordered = True  # light scan this time: same records, same fingerprints
+    at(NOW + dt.timedelta(minutes=5))
+    records, state = run_tap(capsys, fake, {"sync_mode": "modified"}, state)
+    assert records == []
+    assert state["bookmarks"]["clients"]["change_detection"]["fallbacks"] == 1
 
 
 def test_a_relative_start_date_is_refused(capsys, at):
