@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -10,9 +11,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from factusol_api import F_CLI_COLUMNS, ColumnSpec, sql_int
+from singer_sdk import metrics
 from singer_sdk import typing as th
 
+from tap_factusol import detect
 from tap_factusol.client import FactusolStream
+from tap_factusol.records import CLIENT_FIELDS, MAPPED_COLUMNS, fingerprint
 
 if sys.version_info >= (3, 12):
     from typing import override
@@ -31,37 +35,9 @@ PROGRESS_EVERY_PAGES = 10
 # Changed clients fetched per CargaTabla call in modified mode.
 FETCH_BATCH_SIZE = 200
 
-# (field, F_CLI column, description): the `clients` contract of docs/architecture.md.
-CLIENT_FIELDS: tuple[tuple[str, str, str], ...] = (
-    ("code", "CODCLI", "Client code (CODCLI), the primary key."),
-    ("fiscal_name", "NOFCLI", "Fiscal name (NOFCLI)."),
-    ("trade_name", "NOCCLI", "Trade name (NOCCLI)."),
-    ("nif", "NIFCLI", "NIF/CIF as stored (NIFCLI); not unique."),
-    ("address", "DOMCLI", "Street address (DOMCLI)."),
-    ("city", "POBCLI", "Town (POBCLI)."),
-    ("postal_code", "CPOCLI", "Postal code as text (CPOCLI)."),
-    ("province", "PROCLI", "Province, free text (PROCLI)."),
-    ("country_code", "PAICLI", 'Country as stored (PAICLI): ISO numeric like "724", or a name.'),
-    ("phone", "TELCLI", "Phone (TELCLI)."),
-    ("mobile", "MOVCLI", "Mobile phone (MOVCLI)."),
-    ("fax", "FAXCLI", "Fax (FAXCLI)."),
-    ("email", "EMACLI", "E-mail (EMACLI)."),
-    ("web", "WEBCLI", "Web site (WEBCLI)."),
-    ("contact_person", "PCOCLI", "Contact person (PCOCLI)."),
-    ("notes", "OBSCLI", "Observations (OBSCLI)."),
-    (
-        "status",
-        "ESTCLI",
-        "Status (ESTCLI): 0 none, 1 regular, 2 occasional, 3 inactive, 4 prospect.",
-    ),
-    ("created", "FALCLI", "Creation date (FALCLI) with the configured zone's offset, or null."),
-    (
-        "modified",
-        "FUMCLI",
-        "Last modification (FUMCLI) with the configured zone's offset, or null.",
-    ),
-)
-_MAPPED_COLUMNS = frozenset(column for _, column, _ in CLIENT_FIELDS)
+# CLIENT_FIELDS (field, F_CLI column, description) is the `clients` contract of
+# docs/architecture.md; it lives in records.py, which the change probe imports without the SDK.
+_MAPPED_COLUMNS = MAPPED_COLUMNS
 
 
 def _json_type(spec: ColumnSpec) -> th.JSONTypeHelper[Any]:
@@ -179,7 +155,70 @@ class ClientsStream(FactusolStream):
 
     def _modified(self, context: Context | None) -> Iterator[dict[str, Any]]:
         start_day = self.modified_start(context).astimezone(self.tz).date()
+        entry = self.get_context_state(context)
+        known = detect.fingerprints_in(entry)
         self.logger.info("clients: emitting clients with FUMCLI on or after %s", start_day)
+        detection = detect.find_recent(self.client, self.builder, start_day, known=len(known))
+        if detection.fallback is None:
+            rows = detection.rows
+            self.logger.info(
+                "clients: ordered read, %d call(s), %d rows on or after %s",
+                detection.reads,
+                len(rows),
+                start_day,
+            )
+        else:
+            self._count_fallback(entry, detection.fallback)
+            rows = self._scan_changed(start_day)
+        # Emit in ascending (modified, code) order; skip a row whose record was emitted before
+        # unchanged (its fingerprint is in state), keep the fingerprints of the new boundary day.
+        boundary = self.run_started_at.date()
+        pending = []
+        for row in rows:
+            record = self.row_to_record(row)
+            modified = self.parse_naive(row.get("FUMCLI"), column="FUMCLI", code=record["code"])
+            if modified is not None:
+                pending.append((modified, record["code"], record))
+        pending.sort(key=lambda item: (item[0], item[1]))
+        fingerprints: dict[str, str] = {}
+        emitted = unchanged = 0
+        for modified, code, record in pending:
+            digest = fingerprint(record)
+            if modified.date() >= boundary:
+                fingerprints[str(code)] = digest
+            if known.get(str(code)) == digest:
+                unchanged += 1
+                continue
+            emitted += 1
+            yield record
+        entry[detect.FINGERPRINTS_KEY] = fingerprints
+        entry.setdefault(detect.DETECTION_KEY, {})["method"] = (
+            "ordered" if detection.fallback is None else "scan"
+        )
+        self.logger.info(
+            "clients: %d changed clients emitted, %d unchanged since the last run skipped",
+            emitted,
+            unchanged,
+        )
+
+    def _count_fallback(self, entry: dict[str, Any], reason: str) -> None:
+        """Log and count a fall back to the light scan (state and a Singer METRIC line)."""
+        self.logger.warning(
+            "clients: change detection falls back to a light scan of F_CLI: %s", reason
+        )
+        counters = entry.setdefault(detect.DETECTION_KEY, {})
+        counters["fallbacks"] = int(counters.get("fallbacks", 0)) + 1
+        counters["last_fallback_reason"] = reason
+        point = {
+            "type": "counter",
+            "metric": "change_detection_fallback",
+            "value": 1,
+            "tags": {"stream": self.name, "reason": reason},
+        }
+        metrics.get_metrics_logger().info("METRIC: %s", json.dumps(point, separators=(",", ":")))
+
+    def _scan_changed(self, start_day: dt.date) -> list[dict[str, Any]]:
+        """Full rows of every client with FUMCLI on or after ``start_day`` (light keyset scan)."""
         # Light keyset scan of (CODCLI, FUMCLI); the date test runs here, in code, because the
         # SQL date-literal syntax of the API is unknown (reference §8.4 item 6, §9).
         changed: list[tuple[dt.datetime, int]] = []
@@ -207,7 +246,7 @@ class ClientsStream(FactusolStream):
             len(changed),
             start_day,
         )
-        emitted = 0
+        rows: list[dict[str, Any]] = []
         for start in range(0, len(changed), FETCH_BATCH_SIZE):
             batch = changed[start : start + FETCH_BATCH_SIZE]
             by_code = {
@@ -219,9 +258,8 @@ class ClientsStream(FactusolStream):
                 if full_row is None:
                     self.logger.info("clients: client %s disappeared during the run", code)
                     continue
-                emitted += 1
-                yield self.row_to_record(full_row)
-        self.logger.info("clients: %d changed clients emitted", emitted)
+                rows.append(full_row)
+        return rows
 
     def modified_start(self, context: Context | None) -> dt.datetime:
         """Start of modified mode: the bookmark, else ``start_date``, else ``lookback_hours``."""
@@ -256,13 +294,4 @@ class ClientsStream(FactusolStream):
 
     def row_to_record(self, row: dict[str, Any]) -> dict[str, Any]:
         """Map one F_CLI row to a ``clients`` record (fields of docs/architecture.md)."""
-        code = self.convert(F_CLI_COLUMNS["CODCLI"], row.get("CODCLI"))
-        record = {
-            field: self.convert(F_CLI_COLUMNS[column], row.get(column), code=code)
-            for field, column, _ in CLIENT_FIELDS
-        }
-        if self._include_all:
-            for name, spec in F_CLI_COLUMNS.items():
-                if name not in _MAPPED_COLUMNS:
-                    record[name.lower()] = self.convert(spec, row.get(name), code=code)
-        return record
+        return self.builder.row_to_record(row)

@@ -1,7 +1,8 @@
 """tap-factusol: the SDK's standard tap tests plus full/modified mode behaviour.
 
 HTTP is mocked with ``responses`` by a small in-memory FactuSOL that understands exactly the SQL
-the client sends (keyset pages, TOP 1, CODCLI IN (…)), so these tests also pin that SQL.
+the client sends (keyset pages, TOP 1, CODCLI IN (…), the ordered read of the newest rows), so
+these tests also pin that SQL. tests/test_change_detection.py runs against the sandbox instead.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import responses
+import tap_factusol.detect as detect_module
 import tap_factusol.streams as streams_module
 import yaml
 from factusol_api import F_CLI_COLUMNS
@@ -50,6 +52,8 @@ class FakeFactusol:
         self.rows = {row["CODCLI"]: row for row in rows}
         self.queries: list[str] = []
         self.filters: list[str] = []
+        self.unordered = False  # answer the ordered read in CODCLI order (an engine ignoring it)
+        self.nulls_first = False  # answer the ordered read with the NULL FUMCLI rows first
 
     def register(self, rsps: responses.RequestsMock) -> None:
         rsps.add_callback(responses.POST, f"{API}/login/Autenticar", callback=self._login)
@@ -70,6 +74,23 @@ class FakeFactusol:
     def _query(self, request: Any) -> tuple[int, dict[str, str], str]:
         sql = json.loads(request.body)["consulta"]
         self.queries.append(sql)
+        newest = re.fullmatch(
+            r"SELECT TOP (\d+) (.+?) FROM F_CLI WHERE FUMCLI IS NOT NULL "
+            r"ORDER BY FUMCLI DESC, CODCLI DESC",
+            sql,
+        )
+        if newest:
+            top, projection = newest.groups()
+            dated = [r for r in self.rows.values() if r["FUMCLI"] is not None]
+            dated.sort(key=lambda r: (r["FUMCLI"], r["CODCLI"]), reverse=True)
+            if self.unordered:
+                dated.sort(key=lambda r: r["CODCLI"])
+            if self.nulls_first:
+                dated = [r for r in self.rows.values() if r["FUMCLI"] is None] + dated
+            rows = dated[: int(top)]
+            if projection != "*":
+                rows = [{n: r[n] for n in projection.split(", ")} for r in rows]
+            return self._reply(self._cells(rows))
         match = re.fullmatch(
             r"SELECT TOP (\d+) (.+?) FROM F_CLI(?: WHERE CODCLI > (\d+))?"
             r"(?: ORDER BY CODCLI( DESC)?)?",
@@ -159,6 +180,11 @@ del TestTapFactusolModifiedBase
 # ----------------------------------------------------------------------------- helpers
 
 NOW = dt.datetime(2026, 11, 25, 10, 0, tzinfo=MADRID)
+ORDERED_COLUMNS = (
+    "CODCLI, FUMCLI, NOFCLI, NOCCLI, NIFCLI, DOMCLI, POBCLI, CPOCLI, PROCLI, PAICLI, TELCLI, "
+    "MOVCLI, FAXCLI, EMACLI, WEBCLI, PCOCLI, OBSCLI, ESTCLI, FALCLI"
+)
+ORDERED_TAIL = "FROM F_CLI WHERE FUMCLI IS NOT NULL ORDER BY FUMCLI DESC, CODCLI DESC"
 
 
 def run_tap(
@@ -282,11 +308,12 @@ def test_first_modified_run_takes_the_lookback_window_and_rereads_the_boundary_d
     records, state = run_tap(capsys, fake, {"sync_mode": "modified"})
     # now - 24 h = 2026-11-24 10:00, so the whole of 2026-11-24 is read (FUMCLI may be date-only).
     assert codes(records) == [2, 5, 1]  # ascending (modified, code)
-    assert fake.queries == [
-        "SELECT TOP 500 CODCLI, FUMCLI FROM F_CLI WHERE CODCLI > 0 ORDER BY CODCLI"
-    ]
-    assert fake.filters == ["CODCLI IN (1, 2, 5)"]
+    # One ordered read of the newest rows, no scan, no fetch by key (reference §9).
+    assert fake.queries == [f"SELECT TOP 26 {ORDERED_COLUMNS} {ORDERED_TAIL}"]
+    assert fake.filters == []
     assert bookmark(state) == "2026-11-25T10:00:00+01:00"  # the run's start, never later
+    # Fingerprints of the new boundary day only (2026-11-25): client 1.
+    assert set(state["bookmarks"]["clients"]["boundary_fingerprints"]) == {"1"}
 
 
 def test_modified_mode_orders_by_modified_then_code(capsys, at):
@@ -355,7 +382,8 @@ def test_a_three_day_gap_still_emits_every_change(capsys, at):
     fake.rows[7] = make_row(7, "2026-11-27T00:00:00")
     at(NOW + dt.timedelta(days=3))  # the next runs were missed
     second, state = run_tap(capsys, fake, {"sync_mode": "modified"}, state)
-    assert codes(second) == [1, 3, 6, 7]  # the boundary day is read again: 1 comes once more
+    # The boundary day is read again, but 1 is unchanged since it was emitted: not sent again.
+    assert codes(second) == [3, 6, 7]
     assert bookmark(state) == "2026-11-28T10:00:00+01:00"
 
 
@@ -382,11 +410,74 @@ def test_the_bookmark_never_moves_past_the_run_start(capsys, at):
 def test_modified_mode_logs_progress(capsys, at, caplog, monkeypatch):
     monkeypatch.setattr(streams_module, "PROGRESS_EVERY_PAGES", 2)
     fake = FakeFactusol(standard_rows())
+    fake.unordered = True  # the ordered read cannot be trusted: light scan
     with caplog.at_level("INFO"):
         run_tap(capsys, fake, {"sync_mode": "modified", "page_size": 1})
     assert "clients: 2 pages, 2 rows scanned, 2 changed" in caplog.text
     assert "clients: 6 pages, 6 rows scanned, 3 changed" in caplog.text
     assert "sandbox-password" not in caplog.text
+
+
+def test_the_ordered_read_grows_until_it_passes_the_start_day(capsys, at):
+    rows = [make_row(code, "2026-11-25T00:00:00") for code in range(1, 41)]
+    fake = FakeFactusol([*rows, make_row(50, "2026-10-01T00:00:00")])
+    records, state = run_tap(capsys, fake, {"sync_mode": "modified", "ejercicio": "2026"})
+    assert codes(records) == list(range(1, 41))
+    tops = [int(re.match(r"SELECT TOP (\d+)", q).group(1)) for q in fake.queries]
+    assert tops == [26, 104]  # the first cut was still inside the window
+    assert fake.filters == []
+    assert len(state["bookmarks"]["clients"]["boundary_fingerprints"]) == 40
+
+
+def test_a_window_too_large_for_the_ordered_read_is_scanned(capsys, at, monkeypatch, caplog):
+    monkeypatch.setattr(detect_module, "MAX_ORDERED_ROWS", 30)
+    rows = [make_row(code, "2026-11-25T00:00:00") for code in range(1, 41)]
+    fake = FakeFactusol(rows)
+    with caplog.at_level("INFO"):
+        records, state = run_tap(capsys, fake, {"sync_mode": "modified"})
+    assert codes(records) == list(range(1, 41))
+    assert fake.filters == ["CODCLI IN (" + ", ".join(str(c) for c in range(1, 41)) + ")"]
+    detection = state["bookmarks"]["clients"]["change_detection"]
+    assert detection["method"] == "scan"
+    assert detection["last_fallback_reason"] == "more than 30 rows changed since 2026-11-24"
+
+
+@pytest.mark.parametrize(
+    ("rows", "reason"),
+    [
+        (
+            [make_row(1, "2026-11-25T00:00:00"), make_row(2, "2026-11-25T00:00:00")],
+            "CODCLI out of order within one FUMCLI",
+        ),
+        ([make_row(1, "ayer"), make_row(2, "2026-11-25T00:00:00")], "unreadable"),
+    ],
+)
+def test_an_answer_that_proves_no_order_falls_back(capsys, at, monkeypatch, rows, reason):
+    fake = FakeFactusol(rows)
+    # answer in ascending CODCLI order whatever was asked: an engine ignoring ORDER BY
+    fake.unordered = True
+    _, state = run_tap(capsys, fake, {"sync_mode": "modified"})
+    detection = state["bookmarks"]["clients"]["change_detection"]
+    assert detection["method"] == "scan"
+    assert reason in detection["last_fallback_reason"]
+
+
+def test_null_fumcli_rows_in_the_answer_are_skipped(capsys, at):
+    fake = FakeFactusol(standard_rows())
+    fake.nulls_first = True  # the IS NOT NULL filter ignored, NULL sorting high
+    records, state = run_tap(capsys, fake, {"sync_mode": "modified"})
+    assert codes(records) == [2, 5, 1]
+    assert state["bookmarks"]["clients"]["change_detection"] == {"method": "ordered"}
+
+
+def test_fingerprints_survive_a_fallback(capsys, at):
+    fake = FakeFactusol(standard_rows())
+    _, state = run_tap(capsys, fake, {"sync_mode": "modified"})
+    fake.unordered = True  # light scan this time: same records, same fingerprints
+    at(NOW + dt.timedelta(minutes=5))
+    records, state = run_tap(capsys, fake, {"sync_mode": "modified"}, state)
+    assert records == []
+    assert state["bookmarks"]["clients"]["change_detection"]["fallbacks"] == 1
 
 
 def test_a_relative_start_date_is_refused(capsys, at):

@@ -591,6 +591,32 @@ class FactusolClient:
         ):
             yield from page
 
+    def newest_clients(
+        self, top: int, *, columns: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """The ``top`` most recently modified clients, newest first (one ``LanzarConsulta``).
+
+        ``SELECT TOP n <cols> FROM F_CLI WHERE FUMCLI IS NOT NULL ORDER BY FUMCLI DESC,
+        CODCLI DESC``: no date literal (their syntax is unconfirmed, reference §8.4 item 6); NULLs
+        are filtered out whatever end they sort to (§9); the key ends the ORDER BY so ``TOP``
+        never returns a tie group (Access returns every row tied at the cut, §9). ``columns=None``
+        selects ``*``; otherwise CODCLI and FUMCLI are always included. The caller must check the
+        order it got: the engine's date ordering is not confirmed.
+        """
+        size = int(sql_int(top))
+        if size < 1:
+            raise ValueError("top must be a positive integer")
+        if columns is None:
+            projection = "*"
+        else:
+            names = sql_columns(columns, F_CLI_COLUMNS)
+            projection = ", ".join(dict.fromkeys([F_CLI_PRIMARY_KEY, "FUMCLI", *names]))
+        # Safe: size is an int, projection is whitelisted column names.
+        return self.query(
+            f"SELECT TOP {size} {projection} FROM F_CLI WHERE FUMCLI IS NOT NULL "  # noqa: S608
+            "ORDER BY FUMCLI DESC, CODCLI DESC"
+        )
+
     def get_clients(self, codes: Iterable[int], *, batch_size: int = 500) -> list[dict[str, Any]]:
         """Fetch full F_CLI rows by CODCLI (``CargaTabla`` with ``CODCLI IN (…)``), sorted by code.
 

@@ -482,6 +482,30 @@ def test_max_client_code(rsps, client):
     )
 
 
+def test_newest_clients_orders_by_fumcli_then_key_without_date_literals(rsps, client):
+    add_login(rsps)
+    rsps.post(QUERY, json=envelope(cells({"CODCLI": 7, "FUMCLI": "2026-01-02T00:00:00"})))
+    rsps.post(QUERY, json=envelope(None))
+    assert client.newest_clients(25, columns=["nofcli", "FUMCLI"]) == [
+        {"CODCLI": 7, "FUMCLI": "2026-01-02T00:00:00"}
+    ]
+    assert client.newest_clients(3) == []
+    assert [body(c)["consulta"] for c in calls_to(rsps, QUERY)] == [
+        "SELECT TOP 25 CODCLI, FUMCLI, NOFCLI FROM F_CLI WHERE FUMCLI IS NOT NULL "
+        "ORDER BY FUMCLI DESC, CODCLI DESC",
+        "SELECT TOP 3 * FROM F_CLI WHERE FUMCLI IS NOT NULL ORDER BY FUMCLI DESC, CODCLI DESC",
+    ]
+
+
+@pytest.mark.parametrize("top", [0, -1, "5; DROP", 2.5, True])
+def test_newest_clients_validates_top_and_columns(rsps, client, top):
+    with pytest.raises(ValueError, match="integer"):
+        client.newest_clients(top)
+    with pytest.raises(ValueError, match="unknown column"):
+        client.newest_clients(5, columns=["FUMCLI) --"])
+    assert len(rsps.calls) == 0
+
+
 # ----------------------------------------------------------------------------- keyset paging
 
 

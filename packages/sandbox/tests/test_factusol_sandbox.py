@@ -681,6 +681,8 @@ def test_switch_defaults_and_unknown_switch(app: Flask) -> None:
         "update_missing_key": "ok",
         "overlong_text": "error",
         "non_cp1252": "replace",
+        "null_sort": "low",
+        "date_values": "datetime",
         "ko_rate": 0.0,
         "token_ttl_seconds": 180,
         "ejercicios": [int(YEAR), int(PREVIOUS)],
@@ -797,3 +799,55 @@ def test_admin_routes_are_not_logged(api: Api) -> None:
     api.carga("CODCLI=1")
     log = api.client.get("/_sandbox/requests").json["requests"]
     assert [r["path"] for r in log] == ["/admin/CargaTabla"]  # the path as the client sent it
+
+
+# -- switches null_sort and date_values (reference §9, §12) -------------------------------------
+NEWEST = "SELECT TOP 4 CODCLI, FUMCLI FROM F_CLI ORDER BY FUMCLI DESC, CODCLI DESC"
+
+
+def test_null_sort_switch(api: Api) -> None:
+    for code in (2, 3):
+        assert api.admin("PATCH", f"clients/{code}", {"FUMCLI": None})[0] == 200
+    low = as_dicts(api.consulta(NEWEST)["resultado"])
+    assert all(row["FUMCLI"] is not None for row in low)  # NULL lowest: last under DESC
+    api.config(switches={"null_sort": "high"})
+    high = as_dicts(api.consulta(NEWEST)["resultado"])
+    assert [(r["CODCLI"], r["FUMCLI"]) for r in high[:2]] == [(3, None), (2, None)]
+    assert high[2]["FUMCLI"] == low[0]["FUMCLI"]
+    ascending = as_dicts(api.carga("1=1 ORDER BY FUMCLI, CODCLI")["resultado"])
+    assert [r["FUMCLI"] is None for r in ascending[-2:]] == [True, True]  # last ascending
+    filtered = api.consulta(NEWEST.replace("FROM F_CLI", "FROM F_CLI WHERE FUMCLI IS NOT NULL"))
+    assert all(row["FUMCLI"] is not None for row in as_dicts(filtered["resultado"]))
+
+
+def test_null_order_rewrites_only_the_last_order_by() -> None:
+    from sandbox.factusol.sql import null_order
+
+    sql = "SELECT A FROM T WHERE B IN (SELECT C FROM U ORDER BY C) ORDER BY F(A, B) DESC, A"
+    assert null_order(sql, "low") == sql
+    assert null_order(sql, "high") == (
+        "SELECT A FROM T WHERE B IN (SELECT C FROM U ORDER BY C) "
+        "ORDER BY F(A, B) DESC NULLS FIRST, A NULLS LAST"
+    )
+
+
+def test_date_values_switch(api: Api) -> None:
+    api.admin("PATCH", "clients/2", {"FUMCLI": "2026-03-04"})
+    api.admin("PATCH", "clients/3", {"FUMCLI": "2026-03-04T09:15:00"})
+    query = "SELECT TOP 2 CODCLI, FUMCLI FROM F_CLI WHERE CODCLI IN (2, 3) ORDER BY CODCLI"
+
+    def fumcli() -> list[Any]:
+        return [row["FUMCLI"] for row in as_dicts(api.consulta(query)["resultado"])]
+
+    assert fumcli() == ["2026-03-04T00:00:00", "2026-03-04T09:15:00"]
+    api.config(switches={"date_values": "bare_date"})
+    assert fumcli() == ["2026-03-04", "2026-03-04T09:15:00"]  # a date without time is bare
+    assert as_dicts(api.carga("FUMCLI = '2026-03-04'")["resultado"])[0]["CODCLI"] == 2
+    api.admin("PATCH", "clients/4", {"FUMCLI": "2030-01-01"})  # the newest by far
+    api.config(switches={"date_values": "text_dmy"})
+    assert fumcli() == ["04/03/2026 00:00:00", "04/03/2026 09:15:00"]
+    newest = as_dicts(api.consulta(NEWEST)["resultado"])
+    assert newest[0]["CODCLI"] != 4  # sorted as text, day of month first: "01/01/2030" is low
+    api.config(switches={"date_values": "datetime"})
+    assert fumcli() == ["2026-03-04T00:00:00", "2026-03-04T09:15:00"]
+    assert as_dicts(api.consulta(NEWEST)["resultado"])[0]["CODCLI"] == 4

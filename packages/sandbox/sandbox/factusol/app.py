@@ -58,6 +58,8 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "update_missing_key": ("ok", "error"),
     "overlong_text": ("error", "truncate"),
     "non_cp1252": ("replace", "store", "error"),
+    "null_sort": ("low", "high"),
+    "date_values": ("datetime", "bare_date", "text_dmy"),
 }
 
 
@@ -70,6 +72,10 @@ def default_switches(today: dt.date, years_on_disk: list[int] | None = None) -> 
         "update_missing_key": "ok",  # §5.5: ActualizarRegistro on a missing PK: ok | error
         "overlong_text": "error",  # §5.4: text over the column size: error | truncate
         "non_cp1252": "replace",  # §2: characters outside cp1252: replace ('?') | store | error
+        # §9: where NULL sorts: low (Access, SQL Server: last under DESC) | high (first under DESC)
+        "null_sort": "low",
+        # §7.1/§12: stored date text, compared and sorted as text: datetime | bare_date | text_dmy
+        "date_values": "datetime",
         "ko_rate": 0.0,  # §8.2: probability of a transient {"respuesta":"KO"} on /admin/*
         "token_ttl_seconds": 180,  # §3.2: JWT lifetime
         "ejercicios": years,  # §6: the years that have a database (others -> BDNoExiste)
@@ -244,6 +250,7 @@ class FactusolEmulator:
         self.password = password
         # Deterministic key so tokens survive a restart of the emulator.
         self.jwt_key = hashlib.sha256(f"fcsync-sandbox:{password}".encode()).hexdigest()
+        self._date_style: dict[tuple[str, str], str] = {}
 
     @property
     def switches(self) -> dict[str, Any]:
@@ -277,6 +284,18 @@ class FactusolEmulator:
 
     def today_stamp(self) -> str:
         return format_date(self.now().replace(hour=0, minute=0, second=0))
+
+    def null_sort(self) -> str:
+        return "high" if self.switches.get("null_sort") == "high" else "low"
+
+    def restyle_dates(self, year: str) -> None:
+        """Store dates in the form of switch `date_values` before a call reads them."""
+        style = str(self.switches.get("date_values") or "datetime")
+        key = (self.base_datos, year)
+        if style == "datetime" and self._date_style.get(key, "datetime") == "datetime":
+            return  # writes and the seed store this form already
+        self.store.restyle_dates(self.base_datos, year, style)
+        self._date_style[key] = style
 
     def cast(self, column: Column, value: Any) -> Any:
         return cast_value(
@@ -462,8 +481,9 @@ def _api_routes(app: Flask, emu: FactusolEmulator) -> None:
         consulta = _field(body, "consulta")
         if not isinstance(consulta, str):
             return envelope(None, "KO")
+        emu.restyle_dates(year)
         try:
-            query = sql.translate_select(consulta)
+            query = sql.translate_select(consulta, emu.null_sort())
         except sql.NotSelect:
             return envelope(None, "KO")  # §10: non-SELECT -> KO (I)
         except sql.SqlError:
@@ -544,8 +564,10 @@ def _read_where(emu: FactusolEmulator, year: str, tabla: Any, filtro: Any) -> Re
     """`SELECT * FROM tabla WHERE filtro`; null for no rows and for every error (§5.1)."""
     if not isinstance(tabla, str) or not isinstance(filtro, str) or not tabla.strip():
         return envelope(None)
+    emu.restyle_dates(year)
     try:
-        names, rows = emu.store.select(emu.base_datos, year, sql.where_query(tabla, filtro))
+        query = sql.where_query(tabla, filtro, emu.null_sort())
+        names, rows = emu.store.select(emu.base_datos, year, query)
     except sql.SqlError:
         return envelope(None)
     return rows_response(names, rows)

@@ -19,6 +19,8 @@ _TOP = re.compile(r"^\s*SELECT\s+(DISTINCT\s+|ALL\s+)?TOP\s*(\(\s*(\d+)\s*\)|(\d
 _SELECT = re.compile(r"^\s*SELECT\b", re.I)
 _LIMIT = re.compile(r"\bLIMIT\b", re.I)
 _ISNULL = re.compile(r"\bISNULL(?=\s*\()", re.I)
+_ORDER_BY = re.compile(r"\bORDER\s+BY\b", re.I)
+_DIRECTION = re.compile(r"\s+(ASC|DESC)\s*$", re.I)
 
 
 class SqlError(Exception):
@@ -83,10 +85,43 @@ def _rewrite(sql: str) -> str:
     return "".join(chars)
 
 
-def where_query(tabla: str, filtro: str) -> str:
+def null_order(sql: str, null_sort: str = "low") -> str:
+    """Apply the switch `null_sort` to the last ORDER BY of `sql` (§9: NULL placement).
+
+    `low` (Access and SQL Server, and SQLite's own rule): NULL sorts below every value, first
+    ascending and last descending. `high`: NULL sorts above every value, so `ORDER BY x DESC`
+    starts with the NULLs. Each term gets an explicit NULLS FIRST/LAST (SQLite >= 3.30).
+    """
+    if null_sort != "high":
+        return sql
+    code = code_only(sql)
+    matches = list(_ORDER_BY.finditer(code))
+    if not matches:
+        return sql
+    start = matches[-1].end()
+    terms, depth, last = [], 0, start
+    for i in range(start, len(code)):
+        ch = code[i]
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            terms.append((last, i))
+            last = i + 1
+    terms.append((last, len(sql.rstrip().removesuffix(";"))))
+    out, cursor = [], 0
+    for a, b in terms:
+        term = sql[a:b].rstrip()
+        direction = _DIRECTION.search(code[a : a + len(term)])
+        descending = direction is not None and direction.group(1).upper() == "DESC"
+        out.append(sql[cursor:a] + term + (" NULLS FIRST" if descending else " NULLS LAST"))
+        cursor = b
+    return "".join(out) + sql[cursor:]
+
+
+def where_query(tabla: str, filtro: str, null_sort: str = "low") -> str:
     """CargaTabla / LeerRegistro: the server runs `SELECT * FROM {tabla} WHERE {filtro}` (§5.1)."""
     _reject_limit(filtro)
-    filtro = _rewrite(filtro)
+    filtro = null_order(_rewrite(filtro), null_sort)
     return f"SELECT * FROM {tabla} WHERE {filtro}"  # noqa: S608 - raw on purpose (§5.1)
 
 
@@ -97,9 +132,9 @@ def delete_query(tabla: str, filtro: str) -> str:
     return f"DELETE FROM {tabla} WHERE {filtro}"  # noqa: S608 - raw on purpose (§5.6)
 
 
-def translate_select(consulta: str) -> str:
+def translate_select(consulta: str, null_sort: str = "low") -> str:
     """LanzarConsulta: check it is a SELECT and turn a leading `TOP n` into `LIMIT n` (§5.2)."""
-    sql = _rewrite(consulta.strip())
+    sql = null_order(_rewrite(consulta.strip()), null_sort)
     code = code_only(sql)
     if not _SELECT.match(code):
         raise NotSelect("only SELECT is accepted")

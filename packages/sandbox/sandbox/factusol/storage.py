@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.factusol import sql
-from sandbox.factusol.schema import F_CLI, PRIMARY_KEYS, TABLES
+from sandbox.factusol.schema import DATE, F_CLI, PRIMARY_KEYS, TABLES
 
 _BASE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _YEAR = re.compile(r"^\d{4}$")
@@ -158,6 +158,26 @@ class Store:
         with self.connect(base, year) as conn, self._lock(self.path(base, year)):
             return conn.execute("DELETE FROM F_CLI WHERE CODCLI = ?", [code]).rowcount
 
+    def restyle_dates(self, base: str, year: str, style: str) -> None:
+        """Rewrite the stored date text of F_CLI in the form of switch `date_values`.
+
+        `datetime`: `YYYY-MM-DDTHH:MM:SS` (what writes and the seed store). `bare_date`: a date
+        without a time of day is stored bare, `YYYY-MM-DD`. `text_dmy`: `DD/MM/YYYY HH:MM:SS`
+        text. SQLite compares and sorts all of them as text, which is the point of the switch.
+        """
+        if not self.exists(base, year):
+            return
+        with self.connect(base, year) as conn, self._lock(self.path(base, year)):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for column in _DATE_COLUMNS:
+                    for statement in _restyle_sql(column, style):
+                        conn.execute(statement)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
     def replace_all(self, base: str, year: str, rows: Iterable[Sequence[Any]]) -> int:
         """Replace every F_CLI row by `rows` (full column tuples), in one bulk transaction."""
         names = [c.name for c in F_CLI]
@@ -174,6 +194,35 @@ class Store:
                 conn.execute("ROLLBACK")
                 raise
             return cursor.rowcount
+
+
+# Stored date text per switch `date_values` (see Store.restyle_dates); GLOB patterns, not LIKE:
+# LIKE is the slow Python function registered by sql.register_functions.
+_DATE_COLUMNS = tuple(c.name for c in F_CLI if c.kind == DATE)
+
+
+# {c} is a schema column name (never client input); the GLOB patterns are ISO date-time,
+# bare ISO date and DD/MM/YYYY HH:MM:SS text.
+_TO_ISO = (
+    "UPDATE F_CLI SET {c} = {c} || 'T00:00:00' WHERE {c} GLOB "
+    "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]'",
+    "UPDATE F_CLI SET {c} = substr({c}, 7, 4) || '-' || substr({c}, 4, 2) || '-' || "
+    "substr({c}, 1, 2) || 'T' || substr({c}, 12, 8) WHERE {c} GLOB "
+    "'[0-9][0-9]/[0-9][0-9]/[0-9][0-9][0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]'",
+)
+_FROM_ISO = {
+    "bare_date": "UPDATE F_CLI SET {c} = substr({c}, 1, 10) WHERE {c} GLOB "
+    "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T00:00:00'",
+    "text_dmy": "UPDATE F_CLI SET {c} = substr({c}, 9, 2) || '/' || substr({c}, 6, 2) || '/' || "
+    "substr({c}, 1, 4) || ' ' || substr({c}, 12, 8) WHERE {c} GLOB "
+    "'[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]'",
+}
+
+
+def _restyle_sql(column: str, style: str) -> list[str]:
+    """UPDATEs that turn `column` into ISO date-times, then into `style`."""
+    templates = [*_TO_ISO, *([_FROM_ISO[style]] if style in _FROM_ISO else [])]
+    return [template.replace("{c}", column) for template in templates]
 
 
 def _create_table_sql(table: str) -> str:
