@@ -28,7 +28,7 @@ sandbox: setup
 	$(BIN)/python scripts/serve_sandbox.py --factusol-port $(FACTUSOL_PORT) --clientify-port $(CLIENTIFY_PORT) --data-dir $(SANDBOX_DIR)
 
 # dist/: per connector, one wheel that carries our libraries (no dependency on a name that no
-# index holds) and its plugin definition, whose pip_url is DIST_PREFIX/<wheel> (README:
+# index holds) and its plugin definition, whose pip_url is DIST_PREFIX/<wheel> (root README,
 # "Using the connectors in another Meltano project"). DIST_PREFIX: where that project keeps it.
 DIST_PREFIX ?= ./fcsync
 dist: setup

@@ -189,3 +189,19 @@ def test_the_definition_next_to_it_installs_that_wheel(
         k: v for k, v in expected.items() if k != "pip_url"
     }
     assert connector_dist.definitions[connector].parent == wheel.parent == connector_dist.directory
+
+
+@pytest.mark.parametrize("connector", CONNECTORS)
+def test_the_readme_shows_the_dist_route_with_the_current_wheel(connector: str) -> None:
+    spec = next(c for c in plugin_docs.CONNECTORS if c.name == connector)
+    readme = spec.readme_path.read_text(encoding="utf-8")
+    section = readme.split("## Use it in your own Meltano project", 1)[1].split("\n## ", 1)[0]
+    prefix = dist_script.DEFAULT_PIP_PREFIX
+    wheel = f"{connector.replace('-', '_')}-{plugin_docs.release_version()}-py3-none-any.whl"
+    assert "make dist" in section
+    assert f"cp -r dist /path/to/my-project/{prefix.removeprefix('./')}" in section
+    assert (
+        f"--plugin-type {spec.singular} {connector} --from-ref {prefix}/{connector}.yml" in section
+    )
+    assert f"pip_url: {prefix}/{wheel}" in section
+    assert "--no-install" not in section  # a local definition installs its own pip_url
