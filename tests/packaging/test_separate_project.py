@@ -343,3 +343,58 @@ def test_tap_clientify_full_then_modified_through_meltano_state(
         if record["id"] in edited:
             assert record["first_name"] == edited[record["id"]]
     assert _aware(project.bookmark("tap-clientify", "contacts")) > bookmark
+
+
+def _factusol_settings(prefix: str, url: str) -> dict[str, str]:
+    values = {
+        "API_URL": url,
+        "CODIGO_FABRICANTE": "1234",
+        "CODIGO_CLIENTE": "56789",
+        "BASE_DATOS": "FS001",
+        "PASSWORD": "sandbox-password",
+    }
+    return {f"{prefix}{key}": value for key, value in values.items()}
+
+
+@pytest.mark.parametrize(
+    ("tap", "target"), [("tap-factusol", "target-clientify"), ("tap-clientify", "target-factusol")]
+)
+def test_the_targets_sync_from_their_wheels(
+    project: Project,
+    factusol: SandboxProcess,
+    clientify: SandboxProcess,
+    tmp_path: Path,
+    tap: str,
+    target: str,
+) -> None:
+    """Each target, whose wheel carries every library it uses, runs a full sync end to end."""
+    env = {
+        **_factusol_settings("TAP_FACTUSOL_", factusol.api_url),
+        "TAP_FACTUSOL_SYNC_MODE": "full",
+        "TAP_CLIENTIFY_API_URL": clientify.api_url,
+        "TAP_CLIENTIFY_API_KEY": "sandbox-api-key",
+        "TAP_CLIENTIFY_SYNC_MODE": "full",
+    }
+    if target == "target-clientify":
+        prefix, source, written, before = "TARGET_CLIENTIFY_", CLIENTS, clientify, CONTACTS
+        env |= _factusol_settings(f"{prefix}FACTUSOL_", factusol.api_url)
+        env |= {f"{prefix}API_URL": clientify.api_url, f"{prefix}API_KEY": "sandbox-api-key"}
+    else:
+        prefix, source, written, before = "TARGET_FACTUSOL_", CONTACTS, factusol, CLIENTS
+        env |= _factusol_settings(prefix, factusol.api_url)
+        env |= {
+            f"{prefix}CLIENTIFY_API_URL": clientify.api_url,
+            f"{prefix}CLIENTIFY_API_KEY": "sandbox-api-key",
+        }
+    out = tmp_path / "target-output"
+    for name in ("plan_file", "reject_file", "report_file", "index_cache_file", "ledger_uri"):
+        env[f"{prefix}{name.upper()}"] = str(out / name)
+    project.meltano("run", tap, target, env=env)
+
+    report = json.loads((out / "report_file").read_text(encoding="utf-8"))
+    assert report["status"] == "ok", report.get("error")
+    counts = report["counts"]
+    assert counts["created"] > 0
+    assert counts["created"] + counts["linked"] + counts["rejected"] == source
+    rows = written.admin("GET", "contacts" if written is clientify else "clients")
+    assert len(next(iter(rows.values()))) == before + counts["created"]
