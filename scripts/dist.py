@@ -204,6 +204,10 @@ def merge_wheels(
             for name in zf.namelist():
                 if name.startswith(f"{lib_info}/"):
                     continue
+                if name.startswith(lib_info.replace(".dist-info", ".data/")):
+                    # scripts/headers/data of a wheel's .data: only its own installer knows them
+                    msg = f"{wheel.name} has a .data directory ({name}): not bundled"
+                    raise ValueError(msg)
                 if name in files:
                     msg = f"{name} is in both {connector_wheel.name} and {wheel.name}"
                     raise ValueError(msg)

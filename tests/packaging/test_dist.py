@@ -141,6 +141,13 @@ def test_a_file_in_two_wheels_is_an_error(tmp_path: Path) -> None:
         dist_script.merge_wheels(tap, [lib], [], tmp_path / "out", set())
 
 
+def test_a_library_with_a_data_directory_is_refused(tmp_path: Path) -> None:
+    tap = _wheel(tmp_path, "tap_x", {"tap_x/__init__.py": ""}, [])
+    lib = _wheel(tmp_path, "fcsync_a", {"fcsync_a-0.1.0.data/scripts/run": ""}, [])
+    with pytest.raises(ValueError, match=r"\.data directory"):
+        dist_script.merge_wheels(tap, [lib], [], tmp_path / "out", set())
+
+
 # ------------------------------------------------------------------ the real connectors
 
 
