@@ -91,7 +91,12 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, _raise_stop)
     parent = os.getppid()
     # Under `make`, a SIGTERM reaches make, not this script: when make dies we are re-parented.
-    reason = serve(factusol, clientify, keep_going=lambda: os.getppid() == parent)
+    try:
+        reason = serve(factusol, clientify, keep_going=lambda: os.getppid() == parent)
+    except RuntimeError as exc:  # a server did not start: the other one is stopped already
+        print(f"{exc}. A port in use? Port 0 takes any free one, e.g.", file=sys.stderr)
+        print("  make sandbox FACTUSOL_PORT=0 CLIENTIFY_PORT=0", file=sys.stderr)
+        return 1
     print(f"Both sandboxes stopped: {reason}.", file=sys.stderr)
     return 0
 

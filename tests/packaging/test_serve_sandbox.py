@@ -182,3 +182,24 @@ def test_a_fixed_port_is_used(tmp_path: Path, cleanup: list[Served]) -> None:
     served.proc.send_signal(signal.SIGTERM)
     served.proc.wait(timeout=30)
     assert _wait_gone([served.script, *served.servers]) == []
+
+
+def test_a_port_in_use_fails_with_advice_and_leaves_nothing_running(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        proc = subprocess.Popen(
+            _script(tmp_path, "--factusol-port", "0", "--clientify-port", port),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 1, output
+    assert "clientify sandbox exited early" in output
+    assert "FACTUSOL_PORT=0 CLIENTIFY_PORT=0" in output
+    log = (tmp_path / "data" / "factusol" / "factusol-server.log").read_text(encoding="utf-8")
+    port_of_factusol = int(re.findall(r"listening on http://127\.0\.0\.1:(\d+)", log)[-1])
+    with socket.socket() as probe:  # the FactuSOL server that did start was stopped
+        assert probe.connect_ex(("127.0.0.1", port_of_factusol)) != 0
