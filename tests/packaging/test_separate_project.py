@@ -8,8 +8,10 @@ state.
   as its README says: `meltano add --plugin-type <type> <name> --from-ref ./fcsync/<name>.yml`,
   which installs the wheel into the plugin's own fresh virtualenv: no editable install, nothing
   of the clone on its path, no distribution of ours resolved from an index.
-- The target is target-jsonl from PyPI (a singer-python target that validates each record
-  against the SCHEMA), so the JSON types the taps emit are what the test reads back.
+- The taps' target is target-jsonl from PyPI (a singer-python target that validates each
+  record against the SCHEMA), so the JSON types the taps emit are what the test reads back.
+- Each of our targets, from its wheel, runs one full sync against both sandboxes: its wheel
+  carries several libraries (and their templates), which `--about` alone would not exercise.
 """
 
 from __future__ import annotations
