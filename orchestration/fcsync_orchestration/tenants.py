@@ -18,6 +18,7 @@ import yaml
 
 __all__ = [
     "JOB_KINDS",
+    "MODIFIED_JOBS",
     "ClientifyAccount",
     "Company",
     "FactusolAccount",
@@ -25,6 +26,7 @@ __all__ = [
     "Tenants",
     "TenantsError",
     "load_tenants",
+    "modified_crons",
     "parse_tenants",
 ]
 
@@ -35,12 +37,16 @@ JOB_KINDS: dict[str, tuple[str, bool]] = {
     "factusol-to-clientify-full": ("factusol_to_clientify", True),
     "clientify-to-factusol-full": ("clientify_to_factusol", True),
 }
+# The full jobs' weekly crons; the modified jobs' crons follow `sync_every_minutes`.
 DEFAULT_SCHEDULES: dict[str, list[str]] = {
-    "factusol-to-clientify": ["0 * * * *"],
-    "clientify-to-factusol": ["20 * * * *"],
     "factusol-to-clientify-full": ["0 3 * * 0"],
     "clientify-to-factusol-full": ["30 3 * * 0"],
 }
+MODIFIED_JOBS = ("factusol-to-clientify", "clientify-to-factusol")
+DEFAULT_EVERY_MINUTES = 5
+# Divisors of 60 only: `*/7` would run at :56 and again at :00.
+EVERY_MINUTES = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)
+DEFAULT_STALE_AFTER_MINUTES = 30
 COMPANY_ID = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ACCOUNT = re.compile(r"^[A-Za-z0-9_.-]{1,63}$")
@@ -128,6 +134,8 @@ class Company:
     ledger_uri: Value | None = None
     index_cache_uri: Value | None = None
     retries: Retries = Retries()
+    sync_every_minutes: int = DEFAULT_EVERY_MINUTES
+    stale_after_minutes: int = DEFAULT_STALE_AFTER_MINUTES
 
     @property
     def run_tags(self) -> dict[str, str]:
@@ -307,6 +315,29 @@ def _schedules(raw: Any, where: str) -> dict[str, list[str]]:
     return out
 
 
+def modified_crons(every: int) -> dict[str, list[str]]:
+    """The modified jobs' crons for a sync every `every` minutes: Clientify->FactuSOL runs half
+    an interval after FactuSOL->Clientify, so a company's two directions do not start together."""
+    if every == 1:
+        return {job: ["* * * * *"] for job in MODIFIED_JOBS}
+    if every == 60:
+        return {MODIFIED_JOBS[0]: ["0 * * * *"], MODIFIED_JOBS[1]: ["30 * * * *"]}
+    return {
+        MODIFIED_JOBS[0]: [f"*/{every} * * * *"],
+        MODIFIED_JOBS[1]: [f"{every // 2}-59/{every} * * * *"],
+    }
+
+
+def _minutes(raw: Any, where: str, allowed: tuple[int, ...] | None = None) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+        raise TenantsError(f"{where}: a whole number of minutes >= 1")
+    if allowed is not None and raw not in allowed:
+        raise TenantsError(
+            f"{where}: {raw} does not divide the hour; one of {', '.join(map(str, allowed))}"
+        )
+    return raw
+
+
 def _setting_value(value: Any, where: str) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -380,6 +411,8 @@ COMPANY_KEYS = {
     "index_cache_uri",
     "index_cache_uri_env",
     "retries",
+    "sync_every_minutes",
+    "stale_after_minutes",
 }
 DEFAULT_KEYS = COMPANY_KEYS - {"id", "name", "factusol", "clientify"}
 TOP_KEYS = {
@@ -406,10 +439,20 @@ def parse_tenants(raw: Any, *, path: Path) -> Tenants:
     defaults = _mapping(top.get("defaults"), "defaults")
     _check_keys(defaults, DEFAULT_KEYS, "defaults")
     default_retries = _retries(defaults.get("retries"), "defaults.retries", Retries())
+    default_every = _minutes(
+        defaults.get("sync_every_minutes", DEFAULT_EVERY_MINUTES),
+        "defaults.sync_every_minutes",
+        EVERY_MINUTES,
+    )
     default_schedules = {
         **DEFAULT_SCHEDULES,
+        **modified_crons(default_every),
         **_schedules(defaults.get("schedules"), "defaults.schedules"),
     }
+    default_stale = _minutes(
+        defaults.get("stale_after_minutes", DEFAULT_STALE_AFTER_MINUTES),
+        "defaults.stale_after_minutes",
+    )
     default_settings = _settings(defaults.get("settings"), "defaults.settings")
     default_ledger = _uri(defaults, "ledger_uri", "defaults", shared=True)
     default_cache = _uri(defaults, "index_cache_uri", "defaults", shared=True)
@@ -438,6 +481,29 @@ def parse_tenants(raw: Any, *, path: Path) -> Tenants:
         active = data.get("active", defaults.get("active", True))
         if not isinstance(active, bool):
             raise TenantsError(f"{where}.active: true or false")
+        # The company's one place for its pace: its interval outranks the defaults' crons of
+        # the modified jobs; only its own `schedules:` outrank it.
+        every = default_every
+        schedules = dict(default_schedules)
+        if "sync_every_minutes" in data:
+            every = _minutes(
+                data["sync_every_minutes"], f"{where}.sync_every_minutes", EVERY_MINUTES
+            )
+            schedules.update(modified_crons(every))
+        schedules.update(_schedules(data.get("schedules"), f"{where}.schedules"))
+        # Unset: 30 minutes, or three intervals when that is longer.
+        stale = (
+            default_stale
+            if "stale_after_minutes" in defaults
+            else max(DEFAULT_STALE_AFTER_MINUTES, 3 * every)
+        )
+        if "stale_after_minutes" in data:
+            stale = _minutes(data["stale_after_minutes"], f"{where}.stale_after_minutes")
+        if stale < every:
+            raise TenantsError(
+                f"{where}: stale_after_minutes ({stale}) is shorter than sync_every_minutes "
+                f"({every}): every company would be reported as not synced"
+            )
         companies.append(
             Company(
                 id=company_id,
@@ -446,14 +512,13 @@ def parse_tenants(raw: Any, *, path: Path) -> Tenants:
                 clientify=_clientify(data.get("clientify"), f"{where}.clientify", company_id),
                 environment=environment,
                 active=active,
-                schedules={
-                    **default_schedules,
-                    **_schedules(data.get("schedules"), f"{where}.schedules"),
-                },
+                schedules=schedules,
                 settings={**default_settings, **_settings(data.get("settings"), where)},
                 ledger_uri=_uri(data, "ledger_uri", where, shared=False) or default_ledger,
                 index_cache_uri=_uri(data, "index_cache_uri", where, shared=False) or default_cache,
                 retries=_retries(data.get("retries"), f"{where}.retries", default_retries),
+                sync_every_minutes=every,
+                stale_after_minutes=stale,
             )
         )
     for key in ("ledger_uri", "index_cache_uri"):

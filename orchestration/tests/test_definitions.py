@@ -52,7 +52,7 @@ def test_each_company_has_four_tagged_jobs_and_its_schedules(defs: dg.Definition
     schedules = {s.name: s for s in defs.schedules or []}
     assert len(schedules) == 8
     acme = schedules["acme__factusol_to_clientify_schedule"]
-    assert acme.cron_schedule == "0 * * * *"
+    assert acme.cron_schedule == "*/5 * * * *"  # every 5 minutes by default
     assert acme.execution_timezone == "Europe/Madrid"
     assert acme.default_status == dg.DefaultScheduleStatus.RUNNING
     globex = schedules["globex__clientify_to_factusol_schedule"]
