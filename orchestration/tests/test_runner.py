@@ -312,16 +312,21 @@ def test_every_credential_url_and_path_setting_of_meltano_yml_is_set_per_company
         "FACTUSOL_PASSWORD": SECRETS["ACME_FACTUSOL_PASSWORD"],
         "CLIENTIFY_API_KEY": SECRETS["ACME_CLIENTIFY_API_KEY"],
     }
-    prod = next(e for e in project["environments"] if e["name"] == "prod")
+    # Where meltano.yml reads a credential variable: the plugins' own config (every
+    # environment) and any environment's plugin config.
+    configs = [plugin for kind in project["plugins"].values() for plugin in kind]
+    for environment in project["environments"]:
+        for kind in ((environment.get("config") or {}).get("plugins") or {}).values():
+            configs.extend(kind)
     checked = 0
-    for kind in prod["config"]["plugins"].values():
-        for plugin in kind:
-            prefix = plugin["name"].upper().replace("-", "_")
-            for name, value in (plugin.get("config") or {}).items():
-                variable = str(value).removeprefix("${").removesuffix("}")
-                if variable in values:
-                    assert env.get(f"{prefix}_{name.upper()}") == values[variable], name
-                    checked += 1
+    for plugin in configs:
+        prefix = plugin["name"].upper().replace("-", "_")
+        for name, value in (plugin.get("config") or {}).items():
+            variable = str(value).removeprefix("${").removesuffix("}")
+            if variable in values:
+                assert env.get(f"{prefix}_{name.upper()}") == values[variable], name
+                checked += 1
+    assert checked >= 15  # the 15 credential settings of the four plugins
     urls = {"factusol": "http://127.0.0.1:9/fs", "clientify": "http://127.0.0.1:9/cl/v1"}
     for kind in project["plugins"].values():
         for plugin in kind:
