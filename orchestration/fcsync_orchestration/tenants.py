@@ -19,6 +19,7 @@ import yaml
 __all__ = [
     "JOB_KINDS",
     "MODIFIED_JOBS",
+    "AlertSettings",
     "ClientifyAccount",
     "Company",
     "FactusolAccount",
@@ -122,6 +123,28 @@ class Retries:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    """Where incident alerts go (the tenants file's `alerts:`); secrets by variable name."""
+
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_security: str = "starttls"  # starttls | ssl | none
+    smtp_username: str | None = None
+    smtp_password_env: str | None = None
+    mail_from: str | None = None
+    mail_to: tuple[str, ...] = ()
+    webhook: Value | None = None  # a webhook URL usually holds a token: `url_env`
+    timeout: float = 10.0
+
+    @property
+    def env_names(self) -> list[str]:
+        names = [self.smtp_password_env] if self.smtp_password_env else []
+        if self.webhook is not None and self.webhook.env:
+            names.append(self.webhook.env)
+        return names
+
+
+@dataclass(frozen=True)
 class Company:
     id: str
     name: str
@@ -136,6 +159,7 @@ class Company:
     retries: Retries = Retries()
     sync_every_minutes: int = DEFAULT_EVERY_MINUTES
     stale_after_minutes: int = DEFAULT_STALE_AFTER_MINUTES
+    alert_to: tuple[str, ...] = ()  # extra alert e-mail recipients for this company
 
     @property
     def run_tags(self) -> dict[str, str]:
@@ -172,6 +196,7 @@ class Tenants:
     timezone: str = "Europe/Madrid"
     meltano: str | None = None
     run_timeout_minutes: float = 120.0
+    alerts: AlertSettings | None = None
 
     def company(self, company_id: str) -> Company:
         for company in self.companies:
@@ -181,8 +206,9 @@ class Tenants:
 
     @property
     def env_names(self) -> set[str]:
-        """Every environment variable named by any company (kept out of other companies' runs)."""
-        return {name for company in self.companies for name in company.secret_env_names}
+        """Every environment variable named by any company or by `alerts:` (kept out of runs)."""
+        names = {name for company in self.companies for name in company.secret_env_names}
+        return names | set(self.alerts.env_names if self.alerts else [])
 
 
 # -- parsing ------------------------------------------------------------------------------------
@@ -338,6 +364,72 @@ def _minutes(raw: Any, where: str, allowed: tuple[int, ...] | None = None) -> in
     return raw
 
 
+EMAIL = re.compile(r"^[^@\s,<>]+@[^@\s,<>]+\.[^@\s,<>]+$")
+
+
+def _emails(raw: Any, where: str) -> tuple[str, ...]:
+    items = [raw] if isinstance(raw, str) else raw
+    if not isinstance(items, list) or not items:
+        raise TenantsError(f"{where}: an e-mail address or a list of them")
+    out = []
+    for item in items:
+        text = _text(item, where)
+        if not EMAIL.match(text):
+            raise TenantsError(f"{where}: {text!r} is not an e-mail address")
+        out.append(text)
+    return tuple(out)
+
+
+def _alerts(raw: Any, where: str) -> AlertSettings | None:
+    if raw is None:
+        return None
+    data = _mapping(raw, where)
+    _check_keys(data, {"email", "webhook", "timeout_seconds"}, where)
+    if not data.get("email") and not data.get("webhook"):
+        raise TenantsError(f"{where}: give email:, webhook: or both")
+    kwargs: dict[str, Any] = {}
+    timeout = data.get("timeout_seconds", 10)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise TenantsError(f"{where}.timeout_seconds: a number > 0")
+    kwargs["timeout"] = float(timeout)
+    if data.get("email"):
+        mail = _mapping(data["email"], f"{where}.email")
+        here = f"{where}.email"
+        _check_keys(
+            mail, {"host", "port", "security", "username", "password_env", "from", "to"}, here
+        )
+        for key in ("host", "from", "to"):
+            if key not in mail:
+                raise TenantsError(f"{here}: {key} is required")
+        security = str(mail.get("security", "starttls"))
+        if security not in ("starttls", "ssl", "none"):
+            raise TenantsError(f"{here}.security: starttls, ssl or none")
+        port = mail.get("port", 465 if security == "ssl" else 587)
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise TenantsError(f"{here}.port: a TCP port")
+        kwargs.update(
+            smtp_host=_text(mail["host"], f"{here}.host"),
+            smtp_port=port,
+            smtp_security=security,
+            smtp_username=None
+            if mail.get("username") is None
+            else _text(mail["username"], f"{here}.username"),
+            smtp_password_env=None
+            if mail.get("password_env") is None
+            else _env_name(mail["password_env"], f"{here}.password_env"),
+            mail_from=_emails(mail["from"], f"{here}.from")[0],
+            mail_to=_emails(mail["to"], f"{here}.to"),
+        )
+    if data.get("webhook"):
+        hook = _mapping(data["webhook"], f"{where}.webhook")
+        _check_keys(hook, {"url", "url_env"}, f"{where}.webhook")
+        value = _value(hook, "url", f"{where}.webhook", required=True)
+        if value is not None and value.literal is not None:
+            _url(value.literal, f"{where}.webhook.url")
+        kwargs["webhook"] = value
+    return AlertSettings(**kwargs)
+
+
 def _setting_value(value: Any, where: str) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -413,8 +505,9 @@ COMPANY_KEYS = {
     "retries",
     "sync_every_minutes",
     "stale_after_minutes",
+    "alert_to",
 }
-DEFAULT_KEYS = COMPANY_KEYS - {"id", "name", "factusol", "clientify"}
+DEFAULT_KEYS = COMPANY_KEYS - {"id", "name", "factusol", "clientify", "alert_to"}
 TOP_KEYS = {
     "version",
     "project_dir",
@@ -424,6 +517,7 @@ TOP_KEYS = {
     "run_timeout_minutes",
     "defaults",
     "companies",
+    "alerts",
 }
 
 
@@ -519,6 +613,9 @@ def parse_tenants(raw: Any, *, path: Path) -> Tenants:
                 retries=_retries(data.get("retries"), f"{where}.retries", default_retries),
                 sync_every_minutes=every,
                 stale_after_minutes=stale,
+                alert_to=()
+                if data.get("alert_to") is None
+                else _emails(data["alert_to"], f"{where}.alert_to"),
             )
         )
     for key in ("ledger_uri", "index_cache_uri"):
@@ -547,6 +644,7 @@ def parse_tenants(raw: Any, *, path: Path) -> Tenants:
         timezone=_text(top.get("timezone", "Europe/Madrid"), "timezone"),
         meltano=None if meltano is None else _text(meltano, "meltano"),
         run_timeout_minutes=float(timeout),
+        alerts=_alerts(top.get("alerts"), "alerts"),
     )
 
 

@@ -143,7 +143,7 @@ def test_a_sync_failing_past_its_retries_fails_the_run_with_the_error_and_no_sec
     assert len(fake_calls(tmp_path)) == 3  # max_retries 2
     failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
     text = str(failure.event_specific_data)
-    assert "login failed for ***" in text
+    assert "KO after 5 retries for ***" in text
     assert SECRETS["ACME_FACTUSOL_PASSWORD"] not in text
 
 

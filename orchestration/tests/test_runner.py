@@ -220,7 +220,9 @@ def test_a_failed_run_keeps_no_stale_report_and_never_shows_a_secret(
     assert result.report is None  # the previous run's report is not this one's
     assert result.counts["created"] == 0
     password = SECRETS["ACME_FACTUSOL_PASSWORD"]
-    assert result.errors == ["2026-01-01T00:00:01Z [error    ] tap-factusol login failed for ***"]
+    assert result.errors == [
+        "2026-01-01T00:00:01Z [error    ] tap-factusol KO after 5 retries for ***"
+    ]
     assert password not in "\n".join(result.tail)
     assert password not in result.log_path.read_text()
     assert not result.locked
