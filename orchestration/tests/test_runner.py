@@ -347,3 +347,25 @@ def test_every_credential_url_and_path_setting_of_meltano_yml_is_set_per_company
                     ), variable
                     checked += 1
     assert checked >= 20
+
+
+def test_a_target_finding_its_job_held_is_a_success_that_synced_nothing(
+    tenants: Tenants, secrets_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_MELTANO_PLAN", "held")
+    result = run_sync(tenants, tenants.company("acme"), C2F, full=False, run_id=RUN_ID)
+    assert result.held
+    assert result.ok
+    assert result.report is None
+    assert not result.credentials_refused
+
+
+def test_a_refused_credential_is_told_apart_from_other_failures(
+    tenants: Tenants, secrets_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_MELTANO_PLAN", "auth,fail")
+    acme = tenants.company("acme")
+    refused = run_sync(tenants, acme, C2F, full=False, run_id=RUN_ID)
+    failed = run_sync(tenants, acme, C2F, full=False, run_id=RUN_ID)
+    assert (refused.ok, refused.credentials_refused, refused.held) == (False, True, False)
+    assert (failed.ok, failed.credentials_refused) == (False, False)
