@@ -48,6 +48,13 @@ def test_example_file_loads_with_defaults_and_overrides() -> None:
     assert soria.retries.max_retries == 3
     assert soria.retries.delay_seconds == 60
     assert soria.ledger_uri is None
+    assert tenants.alerts is not None
+    assert (tenants.alerts.smtp_host, tenants.alerts.smtp_port) == ("smtp.example.com", 587)
+    assert tenants.alerts.mail_to == ("soporte@example.com",)
+    assert tenants.alerts.webhook is not None
+    assert tenants.alerts.webhook.env == "FCSYNC_ALERT_WEBHOOK_URL"
+    assert soria.alert_to == ("it@ferreteriasoria.example",)
+    assert {"FCSYNC_SMTP_PASSWORD", "FCSYNC_ALERT_WEBHOOK_URL"} <= tenants.env_names
 
 
 def test_demo_file_loads() -> None:
