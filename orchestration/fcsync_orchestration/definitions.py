@@ -26,15 +26,17 @@ Load with `dagster dev -m fcsync_orchestration.definitions` and FCSYNC_TENANTS_F
 """
 
 # No `from __future__ import annotations`: Dagster reads the asset's config annotation.
+import json
 import os
-from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from .alerts import Watch
+from .probe import Probe, StateReader, load_probe, probe_config
 from .runner import (
     DIRECTIONS,
     Direction,
@@ -50,6 +52,7 @@ __all__ = [
     "build_definitions",
     "defs",
     "job_name",
+    "probe_sensor",
     "sync_asset",
     "watch_sensor",
 ]
@@ -253,15 +256,91 @@ def watch_sensor(watch: Watch) -> dg.SensorDefinition:
     return _watch
 
 
+PROBE_MAX_IDLE = timedelta(hours=24)
+_IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+
+def probe_sensor(
+    tenants: Tenants,
+    company: Company,
+    job: "dg.UnresolvedAssetJobDefinition",  # not importable at run time, only typed
+    *,
+    probe: Probe | None = None,
+    reader: StateReader | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    environ: Mapping[str, str] | None = None,
+) -> dg.SensorDefinition:
+    """`<c>__factusol_to_clientify_probe`: runs the company's modified FactuSOL -> Clientify
+    job when the change probe finds changes since its bookmark, when it was not requested for
+    a day, or when the probe fails (the run then shows the error). Polls every
+    `sync_every_minutes`; reads the bookmark from Meltano's system database directly."""
+    direction = DIRECTIONS["factusol_to_clientify"]
+    state_id = direction.state_id(company.environment, company.id, full=False)
+    reader = reader or StateReader()
+
+    @dg.sensor(
+        name=f"{job.name}_probe",
+        job=job,
+        minimum_interval_seconds=company.sync_every_minutes * 60,
+        default_status=dg.DefaultSensorStatus.RUNNING
+        if company.active
+        else dg.DefaultSensorStatus.STOPPED,
+        description=f"{company.name}: {job.name} when FactuSOL has changes (and daily)",
+    )
+    def _probe(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        now = clock()
+        cursor = json.loads(context.cursor) if context.cursor else {}
+        last = cursor.get("requested_at")
+        in_flight = context.instance.get_run_records(
+            filters=dg.RunsFilter(job_name=job.name, statuses=_IN_FLIGHT), limit=1
+        )
+        if in_flight:
+            return dg.SkipReason(f"a run of {job.name} is queued or running")
+        env = os.environ if environ is None else environ
+        reason = None
+        if last is None or now - datetime.fromisoformat(last) >= PROBE_MAX_IDLE:
+            reason = "daily"
+        else:
+            try:
+                uri = env.get("MELTANO_DATABASE_URI") or (
+                    f"sqlite:///{tenants.work_dir / company.id / 'meltano.db'}"
+                )
+                check = probe or load_probe(company.change_probe or "")
+                if check(probe_config(company, env), reader.singer_state(uri, state_id)):
+                    reason = "changes"
+            except Exception as exc:  # any probe failure: run the job instead
+                context.log.warning(
+                    f"{company.id}: change probe failed ({type(exc).__name__}); running the job"
+                )
+                reason = "probe failed"
+        if reason is None:
+            return dg.SkipReason(f"no change in FactuSOL since the bookmark of {state_id}")
+        context.update_cursor(json.dumps({"requested_at": now.isoformat()}))
+        return dg.RunRequest(tags={**company.run_tags, "fcsync/trigger": reason})
+
+    return _probe
+
+
 def build_definitions(
     tenants: Tenants,
     *,
     clock: Callable[[], datetime] | None = None,
     watch: Watch | None = None,
+    probe: Probe | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> dg.Definitions:
-    """Assets, jobs, schedules and the watch sensor of every company in `tenants`."""
+    """Assets, jobs, schedules and sensors of every company in `tenants` (`clock`, `watch`,
+    `probe` and `environ` injectable for tests)."""
+    now = clock or (lambda: datetime.now(UTC))
     if watch is None:
-        watch = Watch(tenants, clock=clock) if clock is not None else Watch(tenants)
+        watch = Watch(tenants, clock=now, environ=environ)
+    reader = StateReader()
+    sensors: list[dg.SensorDefinition] = [watch_sensor(watch)]
     assets: list[dg.AssetsDefinition] = []
     jobs: list[dg.UnresolvedAssetJobDefinition] = []
     schedules: list[dg.ScheduleDefinition] = []
@@ -285,6 +364,20 @@ def build_definitions(
             )
             jobs.append(job)
             crons = company.schedules.get(kind) or []
+            if company.change_probe and kind == "factusol-to-clientify":
+                # Started by its change probe instead of its schedule.
+                sensors.append(
+                    probe_sensor(
+                        tenants,
+                        company,
+                        job,
+                        probe=probe,
+                        reader=reader,
+                        clock=now,
+                        environ=environ,
+                    )
+                )
+                crons = []
             if crons:
                 schedules.append(
                     dg.ScheduleDefinition(
@@ -298,9 +391,7 @@ def build_definitions(
                         description=f"{company.name}: {kind} at {', '.join(crons)}",
                     )
                 )
-    return dg.Definitions(
-        assets=assets, jobs=jobs, schedules=schedules, sensors=[watch_sensor(watch)]
-    )
+    return dg.Definitions(assets=assets, jobs=jobs, schedules=schedules, sensors=sensors)
 
 
 def load_definitions(path: str | Path | None = None) -> dg.Definitions:

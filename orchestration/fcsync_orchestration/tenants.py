@@ -160,6 +160,9 @@ class Company:
     sync_every_minutes: int = DEFAULT_EVERY_MINUTES
     stale_after_minutes: int = DEFAULT_STALE_AFTER_MINUTES
     alert_to: tuple[str, ...] = ()  # extra alert e-mail recipients for this company
+    # `module:function` of a FactuSOL change probe: the modified FactuSOL->Clientify job then
+    # runs when it says so (and daily), from a sensor instead of its schedule.
+    change_probe: str | None = None
 
     @property
     def run_tags(self) -> dict[str, str]:
@@ -430,6 +433,17 @@ def _alerts(raw: Any, where: str) -> AlertSettings | None:
     return AlertSettings(**kwargs)
 
 
+def _probe(raw: Any, where: str) -> str | None:
+    if raw is None or raw is False:
+        return None
+    if raw is True:
+        return "tap_factusol.probe:has_changes"
+    text = _text(raw, where)
+    if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", text):
+        raise TenantsError(f"{where}: true, false or module:function")
+    return text
+
+
 def _setting_value(value: Any, where: str) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -506,6 +520,7 @@ COMPANY_KEYS = {
     "sync_every_minutes",
     "stale_after_minutes",
     "alert_to",
+    "change_probe",
 }
 DEFAULT_KEYS = COMPANY_KEYS - {"id", "name", "factusol", "clientify", "alert_to"}
 TOP_KEYS = {
@@ -616,6 +631,10 @@ def parse_tenants(raw: Any, *, path: Path) -> Tenants:
                 alert_to=()
                 if data.get("alert_to") is None
                 else _emails(data["alert_to"], f"{where}.alert_to"),
+                change_probe=_probe(
+                    data.get("change_probe", defaults.get("change_probe")),
+                    f"{where}.change_probe",
+                ),
             )
         )
     for key in ("ledger_uri", "index_cache_uri"):
