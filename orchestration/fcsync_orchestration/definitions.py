@@ -130,6 +130,15 @@ def _failure_text(result: SyncResult, why: str, errors: str) -> str:
     )
 
 
+def _fail_window(company: Company, direction: Direction) -> timedelta:
+    """How old the last materialization may be: the company's setting; a probe-driven job
+    materializes only on changes, at least daily (the watch counts its quiet polls)."""
+    window = timedelta(minutes=company.stale_after_minutes)
+    if company.change_probe and direction.name == "factusol_to_clientify":
+        window += PROBE_MAX_IDLE
+    return window
+
+
 def sync_asset(
     tenants: Tenants, company: Company, direction: Direction, watch: Watch | None = None
 ) -> dg.AssetsDefinition:
@@ -155,7 +164,7 @@ def sync_asset(
         ),
         # The age of the last successful sync, in the UI; alerts come from `watch`.
         freshness_policy=dg.FreshnessPolicy.time_window(
-            fail_window=timedelta(minutes=company.stale_after_minutes)
+            fail_window=_fail_window(company, direction)
         ),
         # A run that finds its job held by another run materializes nothing.
         output_required=False,
@@ -274,11 +283,14 @@ def probe_sensor(
     reader: StateReader | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     environ: Mapping[str, str] | None = None,
+    watch: Watch | None = None,
 ) -> dg.SensorDefinition:
     """`<c>__factusol_to_clientify_probe`: runs the company's modified FactuSOL -> Clientify
     job when the change probe finds changes since its bookmark, when it was not requested for
     a day, or when the probe fails (the run then shows the error). Polls every
-    `sync_every_minutes`; reads the bookmark from Meltano's system database directly."""
+    `sync_every_minutes`; reads the bookmark from Meltano's system database directly. "No
+    change since the bookmark" means in sync: `watch` counts it as a success (no stale alert
+    for a quiet company)."""
     direction = DIRECTIONS["factusol_to_clientify"]
     state_id = direction.state_id(company.environment, company.id, full=False)
     reader = reader or StateReader()
@@ -319,6 +331,8 @@ def probe_sensor(
                 )
                 reason = "probe failed"
         if reason is None:
+            if watch is not None:
+                watch.succeeded(company, direction.name)
             return dg.SkipReason(f"no change in FactuSOL since the bookmark of {state_id}")
         context.update_cursor(json.dumps({"requested_at": now.isoformat()}))
         return dg.RunRequest(tags={**company.run_tags, "fcsync/trigger": reason})
@@ -375,6 +389,7 @@ def build_definitions(
                         reader=reader,
                         clock=now,
                         environ=environ,
+                        watch=watch,
                     )
                 )
                 crons = []

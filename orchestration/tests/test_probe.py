@@ -15,6 +15,7 @@ from typing import Any
 
 import dagster as dg
 import pytest
+from fcsync_orchestration.alerts import Watch
 from fcsync_orchestration.definitions import build_definitions
 from fcsync_orchestration.probe import StateReader, merge_state, probe_config
 from fcsync_orchestration.tenants import Tenants, TenantsError, load_tenants
@@ -113,6 +114,11 @@ def test_the_probe_starts_the_job_only_on_changes_and_daily(
     assert "no change" in str(result.skip_message)
     config, state = probe.calls[-1]
     assert state == BOOKMARK  # read from Meltano's own database, no subprocess
+    # No change since the bookmark: in sync, so a quiet company is never reported stale.
+    watch = Watch(tenants, clock=clock)
+    assert (
+        watch.status(tenants.company("acme"), "factusol_to_clientify").last_success_at == clock.now
+    )
     assert config["password"] == SECRETS["ACME_FACTUSOL_PASSWORD"]
     assert (config["base_datos"], config["api_url"]) == ("FS001", "http://127.0.0.1:9/fs")
     assert config["timezone"] == "Atlantic/Canary"
