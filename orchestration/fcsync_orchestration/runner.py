@@ -95,7 +95,7 @@ HELD = "held by another run"
 # help, and the company is told at once.
 _REFUSED = re.compile(
     r"AuthError|login failed|rejected the API key|API key rejected|did not receive the API key"
-    r"|refused access|token refused|cannot start: FactuSOL credentials",
+    r"|refused access|token refused",
     re.IGNORECASE,
 )
 _TAIL_LINES = 60

@@ -14,6 +14,7 @@ import yaml
 from fcsync_orchestration.runner import (
     DIRECTIONS,
     MissingSecretError,
+    SyncResult,
     build_env,
     dotenv_plugin_settings,
     run_sync,
@@ -369,3 +370,39 @@ def test_a_refused_credential_is_told_apart_from_other_failures(
     failed = run_sync(tenants, acme, C2F, full=False, run_id=RUN_ID)
     assert (refused.ok, refused.credentials_refused, refused.held) == (False, True, False)
     assert (failed.ok, failed.credentials_refused) == (False, False)
+
+
+# What the connectors print when an API refuses a credential (tests/e2e/test_faults.py's
+# wrong-credential runs, Meltano's timestamp left out), and failures that are not that.
+REFUSED = [
+    "[error    ] tap-clientify Clientify rejected the API key (GET /v1/contacts/ -> 401: "
+    "Invalid token.). Check api_key. plugin_exc_type=ClientifyAuthError",
+    "[error    ] tap-factusol FactuSOL login failed for fabricante=1234 cliente=56789 "
+    "base_datos=FS001: respuesta 'KO' plugin_exc_type=FactusolAuthError",
+    "[error    ] target-clientify Clientify API key rejected: Clientify rejected the API key "
+    "(GET /v1/settings/my-account/ -> 401: Invalid token.). Check api_key.",
+    "[error    ] target-factusol target-factusol: cannot start: Clientify (clientify_api_key "
+    "at http://127.0.0.1:1/v1): Clientify rejected the API key (GET ... -> 401).",
+    "[error    ] target-factusol target-factusol: cannot start: FactuSOL credentials/database "
+    "(fabricante=1234): FactuSOL login failed for fabricante=1234: respuesta 'KO'",
+]
+NOT_REFUSED = [
+    "[error    ] target-factusol target-factusol: cannot start: FactuSOL credentials/database "
+    "(fabricante=1234): FactuSOL /login/Autenticar failed after 5 retries: HTTP 503",
+    "[error    ] tap-clientify Clientify GET /v1/contacts/ -> 429 after 6 retries",
+    "[error    ] meltano      Another 'x' pipeline is already running",
+]
+
+
+@pytest.mark.parametrize(
+    ("line", "refused"), [(x, True) for x in REFUSED] + [(x, False) for x in NOT_REFUSED]
+)
+def test_refused_credentials_are_recognised_in_the_connectors_words(
+    line: str, refused: bool
+) -> None:
+    result = SyncResult(
+        company="acme", direction="factusol_to_clientify", full=False, meltano_job="j",
+        state_id="s", run_id=RUN_ID, returncode=1, seconds=1.0, log_path=Path("l"),
+        report_path=Path("r"), reject_path=Path("x"), report=None, errors=[line],
+    )  # fmt: skip
+    assert result.credentials_refused is refused
