@@ -406,3 +406,13 @@ def test_refused_credentials_are_recognised_in_the_connectors_words(
         report_path=Path("r"), reject_path=Path("x"), report=None, errors=[line],
     )  # fmt: skip
     assert result.credentials_refused is refused
+
+
+def test_the_held_words_are_the_job_locks_own() -> None:
+    """The contract with the targets: sync_ledger's JobLockHeld line is what the runner spots."""
+    from fcsync_orchestration.runner import HELD
+    from sync_ledger import HELD as LOCK_HELD
+    from sync_ledger import JobLockHeld
+
+    assert HELD == LOCK_HELD
+    assert HELD in str(JobLockHeld("target-clientify:acme", "lock file x"))
