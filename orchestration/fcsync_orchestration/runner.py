@@ -52,7 +52,7 @@ __all__ = [
     "run_sync",
 ]
 
-# The variables meltano.yml's `prod` environment reads (the single-company contract).
+# The credential variables every plugin's config in meltano.yml reads (one per credential).
 PROD_VARIABLES = (
     "FACTUSOL_CODIGO_FABRICANTE",
     "FACTUSOL_CODIGO_CLIENTE",
@@ -225,8 +225,8 @@ def build_env(
 ) -> tuple[dict[str, str], list[str]]:
     """The environment of one company's `meltano run`, and the secret values in it (to redact).
 
-    Credentials: the company's variables are mapped onto the five variables meltano.yml's `prod`
-    environment reads and onto the plugins' own settings variables, which outrank anything in
+    Credentials: the company's variables are mapped onto the five variables every plugin's config
+    in meltano.yml reads and onto the plugins' own settings variables, which outrank anything in
     the project's `.env` or in another environment of meltano.yml.
     """
     paths = company_paths(tenants, company)
