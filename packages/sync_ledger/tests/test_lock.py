@@ -3,11 +3,14 @@ SIGKILL leaves nothing that blocks the next run."""
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
 import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,6 +20,7 @@ import pytest
 from sync_ledger import HELD, JobLock, JobLockHeld, job_lock
 
 PG_URI = os.environ.get("FCSYNC_TEST_PG_URI", "")
+REPO = Path(__file__).resolve().parents[3]
 
 HOLDER = """
 import sys, time
@@ -27,16 +31,37 @@ time.sleep(600)
 """
 
 
+@pytest.fixture(scope="module")
+def pg_uri() -> Iterator[str]:
+    """FCSYNC_TEST_PG_URI (always under CI), else a throwaway server started here with
+    scripts/throwaway_pg.sh when this machine has PostgreSQL's binaries; skipped otherwise."""
+    if PG_URI:
+        yield PG_URI
+        return
+    if os.environ.get("FCSYNC_REQUIRE_PG") or os.environ.get("CI"):
+        pytest.fail("FCSYNC_TEST_PG_URI is not set: under CI the PostgreSQL tests must run")
+    if not glob.glob("/usr/lib/postgresql/*/bin/initdb") and not shutil.which("initdb"):
+        pytest.skip("no PostgreSQL server: set FCSYNC_TEST_PG_URI, or install postgresql")
+    parent = Path(tempfile.mkdtemp(prefix="fcsync-lock-pg-"))
+    parent.chmod(0o755)  # run as root, the server's user must reach its data directory
+    script = str(REPO / "scripts" / "throwaway_pg.sh")
+    started = subprocess.run(
+        [script, "start", str(parent / "pg")], capture_output=True, text=True, check=False
+    )
+    try:
+        if started.returncode != 0:
+            pytest.skip(f"could not start a throwaway PostgreSQL: {started.stderr[-300:]}")
+        yield (parent / "pg" / "uri").read_text(encoding="utf-8").strip()
+    finally:
+        subprocess.run([script, "stop", str(parent / "pg")], capture_output=True, check=False)
+        shutil.rmtree(parent, ignore_errors=True)
+
+
 @pytest.fixture(params=["sqlite-file", "postgresql"])
 def uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite-file":
         return f"sqlite:///{tmp_path / 'ledger' / 'sync-ledger.sqlite'}"
-    if PG_URI:
-        return PG_URI
-    if os.environ.get("FCSYNC_REQUIRE_PG") or os.environ.get("CI"):
-        pytest.fail("FCSYNC_TEST_PG_URI is not set: under CI the PostgreSQL tests must run")
-    pytest.skip("no PostgreSQL server (set FCSYNC_TEST_PG_URI; scripts/throwaway_pg.sh starts one)")
-    return ""
+    return str(request.getfixturevalue("pg_uri"))
 
 
 @pytest.fixture
