@@ -23,7 +23,7 @@ def contact(cid: int, link: str | None = None, **extra) -> dict:
     body = {
         "id": cid,
         "first_name": f"Name{cid}",
-        "emails": [{"id": cid, "type": 4, "email": f"user{cid}@example.com"}],
+        "emails": [{"id": cid, "type": 4, "email": f"user{cid}@empresa.es"}],
         "custom_fields": [{"field": "factusol_id", "value": link}] if link else [],
         "taxpayer_identification_number": "",
         "modified": "2026-03-01T09:00:00+01:00",
@@ -186,7 +186,7 @@ def test_index_rows_live_on_disk_not_in_python_objects(cache):
         index.add(contact(cid, str(cid)))
     index.commit()
     assert len(index) == 2000
-    assert [c["id"] for c in index.by_email("USER1999@example.com")] == [1999]
+    assert [c["id"] for c in index.by_email("USER1999@empresa.es")] == [1999]
     assert sum(1 for _ in index) == 2000
     index.close()
     assert cache.stat().st_size > 100_000

@@ -2,7 +2,16 @@
 contacts, the conflict rule, and the reject/plan/report writers. Pure: no HTTP, no singer_sdk."""
 
 from .conflict import ConflictPolicy, Side, company_timezone, decide_winner
-from .identity import email_identity, is_placeholder_nif, link_code, nif_identity, parse_link_code
+from .identity import (
+    IDENTITY_KEYS,
+    IDENTITY_VERSION,
+    IdentityKeys,
+    email_identity,
+    is_placeholder_nif,
+    link_code,
+    nif_identity,
+    parse_link_code,
+)
 from .keyindex import KeyIndex
 from .mapping import (
     CLIENT_RECORD_FIELDS,
@@ -78,6 +87,8 @@ __all__ = [
     "FIELD_COLUMNS",
     "F_CLI_OWNED_COLUMNS",
     "F_CLI_SIZES",
+    "IDENTITY_KEYS",
+    "IDENTITY_VERSION",
     "MATCH_KEYS",
     "MERGE_FIELDS",
     "PLAN_ACTIONS",
@@ -97,6 +108,7 @@ __all__ = [
     "FieldDiff",
     "FieldIssue",
     "FieldMerge",
+    "IdentityKeys",
     "KeyIndex",
     "MatchCandidate",
     "MatchDecision",

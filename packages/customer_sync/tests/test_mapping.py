@@ -225,7 +225,7 @@ def test_customer_from_contact_detail_shape_and_missing_keys():
         "last_name": "Doe",
         "company": None,
         "company_details": None,
-        "emails": [{"id": 104000001, "type": 4, "email": "john.doe@example.com"}],
+        "emails": [{"id": 104000001, "type": 4, "email": "john.doe@empresa.es"}],
         "phones": [{"id": 94000001, "type": 1, "phone": "+1234567890", "unsubscribed": False}],
         "custom_fields": [],
         "tags": ["some tag"],
@@ -233,7 +233,7 @@ def test_customer_from_contact_detail_shape_and_missing_keys():
     }
     customer, issues = customer_from_contact(detail, region="ES")
     assert customer == Customer(
-        name="John Doe", trade_name="", nif="", email="john.doe@example.com", mobile=""
+        name="John Doe", trade_name="", nif="", email="john.doe@empresa.es", mobile=""
     )
     # "+1234567890" is not a real number: reported, left unset; addresses unknown (no key)
     assert [(i.field, i.problem) for i in issues] == [("phone", "not a valid phone number")]
