@@ -198,5 +198,3 @@ def datetime_bound_matches(contact: Mapping[str, Any], key: str, op: str, bound:
     if op == "lt":
         return value < bound
     raise ValueError(f"unknown comparison {op!r}")
-
-

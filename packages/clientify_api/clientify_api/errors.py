@@ -206,18 +206,14 @@ def raise_for_client_error(
         hint = detail_text or (
             "not a JSON answer: unknown route, check api_url" if body is None else "Not found"
         )
-        raise ClientifyNotFoundError(
-            f"{where}: {hint}", method=method, path=path, status=status
-        )
+        raise ClientifyNotFoundError(f"{where}: {hint}", method=method, path=path, status=status)
     if body is None:
         text = response.text.strip()
         # An HTML error page says nothing useful and may be long: keep only short text.
         body = text if text and len(text) <= 300 and not text.startswith("<") else None
     conflict = _conflict_field(status, body)
     if conflict is not None:
-        raise ClientifyConflictError(
-            status, body, field=conflict or None, method=method, path=path
-        )
+        raise ClientifyConflictError(status, body, field=conflict or None, method=method, path=path)
     raise ClientifyValidationError(status, body, method=method, path=path)
 
 

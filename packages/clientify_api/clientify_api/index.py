@@ -18,7 +18,13 @@ from typing import Any, Protocol
 
 from clientify_api.contacts import as_texts, contact_emails, custom_field_value, link_key
 
-__all__ = ["ContactIndex", "IdentityKeys", "cache_errors", "default_identity_keys", "is_database_url"]
+__all__ = [
+    "ContactIndex",
+    "IdentityKeys",
+    "cache_errors",
+    "default_identity_keys",
+    "is_database_url",
+]
 
 
 class IdentityKeys(Protocol):
@@ -397,4 +403,3 @@ def _encodable(text: str) -> bool:
 def _pk(contact_id: object) -> str:
     # 1 and "1" stay distinct, as they were as dict keys.
     return json.dumps(contact_id)
-

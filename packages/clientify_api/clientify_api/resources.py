@@ -359,7 +359,6 @@ class ContactResources(Transport):
         """Remove one tag (by the id ``list_tags`` gives) from a contact."""
         self._delete(self._sub(contact_id, "tags", tag_id))
 
-
     def complete_addresses(self, contact: Mapping[str, Any]) -> dict[str, Any]:
         """The contact with its ``addresses`` read, when its shape lacks them.
 

@@ -37,6 +37,7 @@ MAX_PAGE_SIZE = 100
 
 Kind = Literal["read", "write", "lookup"]
 
+
 @dataclass(frozen=True)
 class PageInfo:
     """Progress of a paged read, passed to ``on_page`` callbacks (e.g. to log every N pages)."""
@@ -97,7 +98,6 @@ def _never_sent(exc: requests.RequestException) -> bool:
     if isinstance(reason, MaxRetryError):
         reason = reason.reason
     return isinstance(reason, NewConnectionError)
-
 
 
 class Transport:

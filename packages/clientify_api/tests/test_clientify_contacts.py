@@ -41,7 +41,9 @@ KEYS = IdentityKeys("test", _test_nif, _test_email)
 )
 def test_index_keys_nifs_and_emails_as_matching_does(typed):
     # No keys given: the index takes customer_sync's identity functions, the ones matching uses
-    index = ContactIndex.build([make(1, nif=typed, email=" Ana@Example.ES "), make(2, nif="00000000T")])
+    index = ContactIndex.build(
+        [make(1, nif=typed, email=" Ana@Example.ES "), make(2, nif="00000000T")]
+    )
     identity = nif_identity(typed)
     assert identity is not None
     assert [c["id"] for c in index.by_nif(identity)] == [1]

@@ -2,6 +2,19 @@
 contacts, the conflict rule, and the reject/plan/report writers. Pure: no HTTP, no singer_sdk."""
 
 from .conflict import ConflictPolicy, Side, company_timezone, decide_winner
+from .contact_mapping import (
+    AddAddress,
+    AddEmail,
+    AddPhone,
+    AddTag,
+    ContactChanges,
+    DeleteAddress,
+    DeleteEmail,
+    DeletePhone,
+    SubResourceOp,
+    contact_changes,
+    customer_from_contact,
+)
 from .identity import (
     IDENTITY_KEYS,
     IDENTITY_VERSION,
@@ -18,20 +31,9 @@ from .mapping import (
     F_CLI_OWNED_COLUMNS,
     F_CLI_SIZES,
     FIELD_COLUMNS,
-    AddAddress,
-    AddEmail,
-    AddPhone,
-    AddTag,
     ClientChanges,
-    ContactChanges,
-    DeleteAddress,
-    DeleteEmail,
-    DeletePhone,
-    SubResourceOp,
     client_changes,
-    contact_changes,
     customer_from_client,
-    customer_from_contact,
     customer_from_row,
     normalize_customer,
 )
