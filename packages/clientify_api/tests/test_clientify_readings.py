@@ -73,7 +73,8 @@ def test_addresses_are_read_only_when_the_list_item_lacks_them(client, rsps):
     assert len(rsps.calls) == 0
     completed = client.complete_addresses(item(5))
     assert completed["addresses"] == [ADDRESS]
-    assert addresses_known(completed) and not addresses_known(item(5))
+    assert addresses_known(completed)
+    assert not addresses_known(item(5))
     assert [c.request.url.split("?")[0] for c in rsps.calls] == [f"{CONTACTS}5/addresses/"]
     assert client.calls["read"] == 1
 

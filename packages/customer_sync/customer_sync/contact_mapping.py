@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from .identity import is_placeholder_nif
 from .mapping import (
     ADDRESS_KEYS,
     ADDRESS_MAIN,
@@ -191,7 +192,8 @@ def _view(contact: Mapping[str, Any], *, region: str, link_field: str) -> _Conta
     if "first_name" in contact or "last_name" in contact:
         parts = (_text(contact.get("first_name")), _text(contact.get("last_name")))
         join = " ".join(p for p in parts if p)
-        raw["name"] = join or (company or "")
+        # the name's own value: the company Clientify shows for an empty name is not it
+        raw["name"] = join
     if company is not None:
         raw["trade_name"] = company
     if "taxpayer_identification_number" in contact:
@@ -280,7 +282,7 @@ def _create_body(desired: Customer, *, link_field: str, tag: str | None) -> dict
         # the fiscal name is one string; splitting it would invent a first/last name
         body["first_name"] = desired.name
         body["last_name"] = ""
-    if desired.nif:
+    if desired.nif and not is_placeholder_nif(desired.nif):
         body["taxpayer_identification_number"] = desired.nif
     if desired.trade_name:
         body["company"] = desired.trade_name
@@ -320,7 +322,7 @@ def contact_changes(
         diffs = [
             FieldDiff(name, None, value)
             for name in ("factusol_id", *TEXT_FIELDS)
-            if (value := desired.get(name))
+            if (value := desired.get(name)) and not (name == "nif" and is_placeholder_nif(value))
         ]
         return ContactChanges(create_body=body, diffs=diffs)
 
@@ -350,6 +352,8 @@ def contact_changes(
             changes.diffs.append(FieldDiff("name", before.get("name"), wanted))
 
     nif = desired.nif
+    if nif and is_placeholder_nif(nif):
+        nif = None  # identifies nobody (00000000T): never sent, whatever the contact holds
     if nif is not None and before.get("nif") != nif and (nif or before.get("nif") is not None):
         changes.update_body["taxpayer_identification_number"] = nif
         changes.diffs.append(FieldDiff("nif", before.get("nif"), nif))

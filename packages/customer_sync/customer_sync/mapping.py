@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .identity import parse_link_code
+from .identity import is_placeholder_nif, parse_link_code
 from .model import TEXT_FIELDS, Customer, FieldDiff, FieldIssue, value_hint
 from .normalize import (
     InvalidValue,
@@ -303,6 +303,9 @@ def client_changes(
             continue
         # an empty fiscal name shows as the trade name on the Clientify side (see README)
         if name == "name" and before == "" and canonical and canonical == trade:
+            continue
+        # a placeholder NIF never went to Clientify: its empty NIF there is the same "no NIF"
+        if name == "nif" and not canonical and before and is_placeholder_nif(before):
             continue
         row[FIELD_COLUMNS[name]] = column_value
         diffs.append(FieldDiff(name, before, canonical))
