@@ -11,10 +11,16 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.pool import NullPool, StaticPool
 
 from clientify_api.contacts import as_texts, contact_emails, custom_field_value, link_key
 
@@ -60,52 +66,76 @@ def is_database_url(value: object) -> bool:
     return isinstance(value, str) and value.startswith(("postgresql", "postgres:"))
 
 
-class _Store:
-    """The index's database behind one small DB-API surface: ``sqlite3`` for a file (or a
-    private temporary file), ``psycopg`` for PostgreSQL. SQL is written with ``?`` markers."""
+# The index's tables (SQLAlchemy Core: one description for SQLite and PostgreSQL). Names and
+# types are those of the hand-written schema they replace, so a kept cache stays readable.
+_TABLES = sa.MetaData()
+_CONTACT = sa.Table(
+    "contact_index_contact",
+    _TABLES,
+    sa.Column("scope", sa.Text, primary_key=True),
+    sa.Column("pk", sa.Text, primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Index("contact_index_contact_seq", "scope", "seq"),
+)
+_KEY = sa.Table(
+    "contact_index_key",
+    _TABLES,
+    sa.Column("scope", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("pk", sa.Text, nullable=False),
+    sa.Index("contact_index_key_lookup", "scope", "kind", "key"),
+    sa.Index("contact_index_key_contact", "scope", "pk"),
+)
+_META = sa.Table(
+    "contact_index_meta",
+    _TABLES,
+    sa.Column("scope", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+_OLD_TABLES = ("contact", "contact_key", "meta")  # schema 1-2 (SQLite only)
 
-    def __init__(self, target: str | Path | None) -> None:
-        self.postgres = is_database_url(target)
-        if self.postgres:
-            import psycopg  # optional: only a PostgreSQL cache needs it
+# The statements of the hot paths, built once: SQLAlchemy then reuses their compiled form.
+_SCOPE: sa.BindParameter[str] = sa.bindparam("scope", type_=sa.Text)
+_PK: sa.BindParameter[str] = sa.bindparam("pk", type_=sa.Text)
+_ADD_CONTACT = _CONTACT.insert()
+_ADD_KEY = _KEY.insert()
+_DROP_CONTACT = _CONTACT.delete().where(_CONTACT.c.scope == _SCOPE, _CONTACT.c.pk == _PK)
+_DROP_KEYS = _KEY.delete().where(_KEY.c.scope == _SCOPE, _KEY.c.pk == _PK)
+_BODY = sa.select(_CONTACT.c.body).where(_CONTACT.c.scope == _SCOPE, _CONTACT.c.pk == _PK)
+_LOOKUP = (
+    sa.select(_CONTACT.c.body)
+    .join(_KEY, sa.and_(_KEY.c.scope == _CONTACT.c.scope, _KEY.c.pk == _CONTACT.c.pk))
+    .where(
+        _KEY.c.scope == _SCOPE,
+        _KEY.c.kind == sa.bindparam("kind"),
+        _KEY.c.key == sa.bindparam("key"),
+    )
+    .order_by(_CONTACT.c.seq)
+)
 
-            assert isinstance(target, str)
-            _scheme, _, rest = target.partition("://")
-            self._conn: Any = psycopg.connect(f"postgresql://{rest}", connect_timeout=30)
-            self.errors: tuple[type[Exception], ...] = (psycopg.Error,)
-            self.locked: tuple[type[Exception], ...] = (psycopg.OperationalError,)
-        else:
-            path = "" if target is None else str(target)
-            self._conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
-            self.errors = (sqlite3.DatabaseError,)
-            self.locked = (sqlite3.OperationalError,)
-            try:
-                self._conn.execute("PRAGMA synchronous=OFF")  # a cache: a torn file is rebuilt
-            except sqlite3.DatabaseError:
-                self._conn.close()
-                raise
 
-    def _sql(self, sql: str) -> str:
-        return sql.replace("?", "%s") if self.postgres else sql
+def _engine(target: str | Path | None) -> sa.Engine:
+    """PostgreSQL through psycopg for a URL; else one SQLite connection to a file, or to a
+    private temporary file (``""``: on disk, deleted on close, so memory stays flat)."""
+    if is_database_url(target):
+        _scheme, _, rest = str(target).partition("://")
+        url = sa.make_url(f"postgresql+psycopg://{rest}")
+        return sa.create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 30})
+    path = "" if target is None else str(target)
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self._conn.execute(self._sql(sql), tuple(params))
+    def connect() -> sqlite3.Connection:
+        conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
+        try:
+            conn.execute("PRAGMA synchronous=OFF")  # a cache: a torn file is rebuilt
+        except sqlite3.DatabaseError:
+            conn.close()
+            raise
+        return conn
 
-    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        rows = list(rows)
-        if not rows:
-            return
-        if self.postgres:
-            with self._conn.cursor() as cursor:
-                cursor.executemany(self._sql(sql), rows)
-        else:
-            self._conn.executemany(sql, rows)
-
-    def commit(self) -> None:
-        self._conn.commit()
-
-    def close(self) -> None:
-        self._conn.close()
+    return sa.create_engine("sqlite://", creator=connect, poolclass=StaticPool)
 
 
 class ContactIndex:
@@ -151,25 +181,27 @@ class ContactIndex:
             if not self.path.exists():
                 # contact data: readable by its owner only, from the moment it exists
                 os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-        self._db = _Store(self.url if postgres else self.path)
+        self._engine = _engine(self.url if postgres else self.path)
         try:
-            if not self._db.postgres:
-                for old in ("contact", "contact_key", "meta"):  # schema 1-2 tables
-                    self._db.execute(f"DROP TABLE IF EXISTS {old}")
-            for statement in _INDEX_SCHEMA:
-                self._db.execute(statement)
+            self._db = self._engine.connect()
+        except BaseException:
+            self._engine.dispose()
+            raise
+        try:
+            if not postgres:
+                for old in _OLD_TABLES:
+                    self._db.exec_driver_sql(f"DROP TABLE IF EXISTS {old}")
+            _TABLES.create_all(self._db)
             if self._meta("field") != field or self._meta("version") != version:
                 self.clear()
                 self._set_meta("field", field)
                 self._set_meta("version", version)
             self._db.commit()
-            row = self._db.execute(
-                "SELECT COALESCE(MAX(seq), 0) FROM contact_index_contact WHERE scope = ?",
-                (scope,),
-            ).fetchone()
-            self._seq = int(row[0])
-        except self._db.errors:
+            newest = sa.select(sa.func.coalesce(sa.func.max(_CONTACT.c.seq), 0))
+            self._seq = int(self._db.scalar(newest.where(_CONTACT.c.scope == scope)) or 0)
+        except BaseException:
             self._db.close()
+            self._engine.dispose()
             raise
 
     @classmethod
@@ -187,29 +219,25 @@ class ContactIndex:
         return index
 
     def __len__(self) -> int:
+        count = sa.select(sa.func.count()).select_from(_CONTACT)
         with self._lock:
-            row = self._db.execute(
-                "SELECT COUNT(*) FROM contact_index_contact WHERE scope = ?", (self.scope,)
-            ).fetchone()
-            return int(row[0])
+            return int(self._db.scalar(count.where(_CONTACT.c.scope == self.scope)) or 0)
 
     def __contains__(self, contact_id: object) -> bool:
         with self._lock:
-            found = self._db.execute(
-                "SELECT 1 FROM contact_index_contact WHERE scope = ? AND pk = ?",
-                (self.scope, _pk(contact_id)),
-            ).fetchone()
-            return found is not None
+            return self._body(_pk(contact_id)) is not None
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         last = 0
         while True:
+            page = (
+                sa.select(_CONTACT.c.seq, _CONTACT.c.body)
+                .where(_CONTACT.c.scope == self.scope, _CONTACT.c.seq > last)
+                .order_by(_CONTACT.c.seq)
+                .limit(500)
+            )
             with self._lock:
-                rows = self._db.execute(
-                    "SELECT seq, body FROM contact_index_contact WHERE scope = ? AND seq > ? "
-                    "ORDER BY seq LIMIT 500",
-                    (self.scope, last),
-                ).fetchall()
+                rows = self._db.execute(page).all()
             if not rows:
                 return
             last = rows[-1][0]
@@ -245,13 +273,14 @@ class ContactIndex:
             self._discard(pk)
             self._seq += 1
             self._db.execute(
-                "INSERT INTO contact_index_contact (scope, pk, seq, body) VALUES (?, ?, ?, ?)",
-                (self.scope, pk, self._seq, body),
+                _ADD_CONTACT, {"scope": self.scope, "pk": pk, "seq": self._seq, "body": body}
             )
-            self._db.executemany(
-                "INSERT INTO contact_index_key (scope, kind, key, pk) VALUES (?, ?, ?, ?)",
-                [(self.scope, kind, key, pk) for kind, key in self._keys(contact)],
-            )
+            keys = [
+                {"scope": self.scope, "kind": kind, "key": key, "pk": pk}
+                for kind, key in self._keys(contact)
+            ]
+            if keys:
+                self._db.execute(_ADD_KEY, keys)
             if self.autocommit:
                 self._db.commit()
 
@@ -264,32 +293,29 @@ class ContactIndex:
                 self._db.commit()
 
     def _discard(self, pk: str) -> None:
-        self._db.execute(
-            "DELETE FROM contact_index_contact WHERE scope = ? AND pk = ?", (self.scope, pk)
-        )
-        self._db.execute(
-            "DELETE FROM contact_index_key WHERE scope = ? AND pk = ?", (self.scope, pk)
-        )
+        for statement in (_DROP_CONTACT, _DROP_KEYS):
+            self._db.execute(statement, {"scope": self.scope, "pk": pk})
 
     def clear(self) -> None:
         """Forget every contact and the sync state (the cache is rebuilt from scratch)."""
         with self._lock:
-            for table in ("contact_index_contact", "contact_index_key"):
-                self._db.execute(f"DELETE FROM {table} WHERE scope = ?", (self.scope,))  # noqa: S608 (fixed names)
+            for table in (_CONTACT, _KEY):
+                self._db.execute(table.delete().where(table.c.scope == self.scope))
             self._db.execute(
-                "DELETE FROM contact_index_meta WHERE scope = ? AND name IN "
-                "('full_scan_at', 'watermark')",
-                (self.scope,),
+                _META.delete().where(
+                    _META.c.scope == self.scope, _META.c.name.in_(("full_scan_at", "watermark"))
+                )
             )
 
     def get(self, contact_id: Any) -> dict[str, Any] | None:
         """The indexed contact with this id, if any."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT body FROM contact_index_contact WHERE scope = ? AND pk = ?",
-                (self.scope, _pk(contact_id)),
-            ).fetchone()
-        return json.loads(row[0]) if row else None
+            body = self._body(_pk(contact_id))
+        return None if body is None else dict(json.loads(body))
+
+    def _body(self, pk: str) -> str | None:
+        body = self._db.scalar(_BODY, {"scope": self.scope, "pk": pk})
+        return None if body is None else str(body)
 
     def by_factusol_id(self, value: object) -> list[dict[str, Any]]:
         """Contacts whose link custom field names ``value``: " 10001 ", "0010001" and 10001
@@ -309,13 +335,10 @@ class ContactIndex:
         if not key:
             return []
         with self._lock:
-            rows = self._db.execute(
-                "SELECT c.body FROM contact_index_key k JOIN contact_index_contact c "
-                "ON c.scope = k.scope AND c.pk = k.pk "
-                "WHERE k.scope = ? AND k.kind = ? AND k.key = ? ORDER BY c.seq",
-                (self.scope, kind, key),
-            ).fetchall()
-        return [json.loads(body) for (body,) in rows]
+            bodies = self._db.scalars(
+                _LOOKUP, {"scope": self.scope, "kind": kind, "key": key}
+            ).all()
+        return [json.loads(body) for body in bodies]
 
     # ------------------------------------------------------------------ kept between runs
 
@@ -353,43 +376,35 @@ class ContactIndex:
             if commit:
                 self._db.commit()
             self._db.close()
+            self._engine.dispose()
 
     def _meta(self, name: str) -> str | None:
-        row = self._db.execute(
-            "SELECT value FROM contact_index_meta WHERE scope = ? AND name = ?",
-            (self.scope, name),
-        ).fetchone()
-        return str(row[0]) if row else None
+        found = sa.select(_META.c.value).where(_META.c.scope == self.scope, _META.c.name == name)
+        value = self._db.scalar(found)
+        return None if value is None else str(value)
 
     def _set_meta(self, name: str, value: str) -> None:
+        # an upsert: runs sharing a PostgreSQL cache may set the same name at once
+        insert = pg_insert if self.url is not None else sqlite_insert
+        statement = insert(_META).values(scope=self.scope, name=name, value=value)
         self._db.execute(
-            "INSERT INTO contact_index_meta (scope, name, value) VALUES (?, ?, ?) "
-            "ON CONFLICT (scope, name) DO UPDATE SET value = excluded.value",
-            (self.scope, name, value),
+            statement.on_conflict_do_update(
+                index_elements=["scope", "name"], set_={"value": statement.excluded.value}
+            )
         )
-
-
-_INDEX_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS contact_index_contact (scope TEXT NOT NULL, pk TEXT NOT NULL, "
-    "seq BIGINT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (scope, pk))",
-    "CREATE INDEX IF NOT EXISTS contact_index_contact_seq ON contact_index_contact (scope, seq)",
-    "CREATE TABLE IF NOT EXISTS contact_index_key (scope TEXT NOT NULL, kind TEXT NOT NULL, "
-    "key TEXT NOT NULL, pk TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS contact_index_key_lookup ON contact_index_key (scope, kind, key)",
-    "CREATE INDEX IF NOT EXISTS contact_index_key_contact ON contact_index_key (scope, pk)",
-    "CREATE TABLE IF NOT EXISTS contact_index_meta (scope TEXT NOT NULL, name TEXT NOT NULL, "
-    "value TEXT NOT NULL, PRIMARY KEY (scope, name))",
-)
 
 
 def cache_errors(target: str | Path | None) -> tuple[type[Exception], ...]:
     """The errors a cache at ``target`` can raise when locked or unreachable (a run then scans
     on its own; a damaged SQLite file is rebuilt before that)."""
     if is_database_url(target):
-        import psycopg
+        return (sa_exc.OperationalError,)
+    return (sa_exc.OperationalError, sqlite3.OperationalError)
 
-        return (psycopg.OperationalError,)
-    return (sqlite3.OperationalError,)
+
+def damaged_cache_errors() -> tuple[type[Exception], ...]:
+    """What opening a SQLite file that is not a database raises (the cache is rebuilt)."""
+    return (sa_exc.DatabaseError, sqlite3.DatabaseError)
 
 
 def _encodable(text: str) -> bool:

@@ -4,14 +4,19 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from clientify_api.account import AccountResources
-from clientify_api.index import ContactIndex, IdentityKeys, cache_errors, is_database_url
+from clientify_api.index import (
+    ContactIndex,
+    IdentityKeys,
+    cache_errors,
+    damaged_cache_errors,
+    is_database_url,
+)
 from clientify_api.timeutil import parse_api_datetime
 from clientify_api.transport import PageInfo
 
@@ -89,9 +94,9 @@ class IndexSync(AccountResources):
         scope = self._account_fingerprint()
         try:
             index = ContactIndex(field=field, path=cache, scope=scope, keys=keys)
-        except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) or not isinstance(cache, Path):
-                raise
+        except damaged_cache_errors() as exc:
+            if isinstance(exc, cache_errors(cache)) or not isinstance(cache, Path):
+                raise  # locked or unreachable: the caller scans on its own
             logger.warning("contact cache %s is damaged (%s): rebuilding it", cache, exc)
             cache.unlink(missing_ok=True)
             index = ContactIndex(field=field, path=cache, scope=scope, keys=keys)
