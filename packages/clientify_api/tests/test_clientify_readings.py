@@ -3,13 +3,17 @@ items without ``addresses`` (clientify-api.md §3)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from clientify_api import (
+    ClientifyClient,
     ClientifyConflictError,
     ClientifyNotFoundError,
     ClientifyValidationError,
     addresses_known,
 )
+from sandbox.launcher import SandboxProcess
 
 API = "https://api.test/v1"
 CONTACTS = f"{API}/contacts/"
@@ -92,3 +96,39 @@ def test_a_contact_gone_meanwhile_raises_not_found(client, rsps):
     rsps.get(f"{CONTACTS}5/", status=404, json={"detail": "Not found."})
     with pytest.raises(ClientifyNotFoundError):
         client.complete_addresses(item(5))
+
+
+# --------------------------------------------------------------------------- against the sandbox
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
+    proc = SandboxProcess("clientify", tmp_path_factory.mktemp("clientify"))
+    proc.seed("--contacts", "0")
+    with proc.start():
+        yield proc
+
+
+def test_the_sandbox_409_reading_is_a_conflict_on_the_nif(sandbox: SandboxProcess) -> None:
+    sandbox.configure(switches={"duplicate_tin_on_create": "409"})
+    client = ClientifyClient("sandbox-api-key", api_url=sandbox.api_url, rate_limit=None)
+    body = {"first_name": "Sucursal", "taxpayer_identification_number": "B12345674"}
+    first = client.create_contact(body, dedupe_field=None)
+    with pytest.raises(ClientifyConflictError) as info:
+        client.create_contact({**body, "first_name": "Otra sucursal"}, dedupe_field=None)
+    assert info.value.field == "taxpayer_identification_number"
+    # what a target does with it: the same create without that field goes through
+    retry = {k: v for k, v in body.items() if k != info.value.field}
+    second = client.create_contact({**retry, "first_name": "Otra sucursal"}, dedupe_field=None)
+    assert second["id"] != first["id"]
+    assert second["taxpayer_identification_number"] == ""
+
+
+def test_the_sandbox_list_without_addresses_is_completed(sandbox: SandboxProcess) -> None:
+    sandbox.admin("POST", "seed", {"contacts": 3})
+    sandbox.configure(switches={"list_addresses": False, "duplicate_tin_on_create": "allow"})
+    client = ClientifyClient("sandbox-api-key", api_url=sandbox.api_url, rate_limit=None)
+    details = {c["id"]: c["addresses"] for c in sandbox.admin("GET", "contacts")["contacts"]}
+    listed = list(client.iter_contacts())
+    assert not any(addresses_known(c) for c in listed)
+    assert {c["id"]: client.complete_addresses(c)["addresses"] for c in listed} == details
