@@ -269,17 +269,17 @@ def _bare_address(text: str) -> str:
     return text.strip().rstrip(".,;:")
 
 
-# Domains no customer's mail can be delivered to: special-use names (RFC 6761: test, example,
-# invalid, localhost; RFC 6762: local; RFC 7686: onion; RFC 8375: home.arpa) and the reserved
-# example.com/.net/.org. Django's validator lets ``x@localhost`` through; the CRM would keep an
-# address nobody can write to.
+# Domains that are not on the public Internet: special-use names (RFC 6761: test, example,
+# invalid, localhost; RFC 6762: local; RFC 7686: onion; RFC 8375: home.arpa). Django's validator
+# lets ``x@localhost`` through; the CRM would keep an address nobody can write to. The
+# documentation domains example.com/.net/.org are real public names, so they are left alone.
 _SPECIAL_USE_TLDS = frozenset({"test", "example", "invalid", "localhost", "local", "onion"})
-_SPECIAL_USE_DOMAINS = frozenset({"example.com", "example.net", "example.org", "home.arpa"})
+_SPECIAL_USE_DOMAINS = frozenset({"home.arpa"})
 
 
 def is_public_email_domain(domain: str) -> bool:
-    """False for a bare host (no dot), a special-use name or a reserved example domain (and
-    their subdomains); the domain is compared case-insensitively, a trailing dot ignored."""
+    """False for a bare host (no dot) or a special-use name (and its subdomains); compared
+    case-insensitively, a trailing dot ignored."""
     labels = domain.strip().rstrip(".").casefold().split(".")
     if len(labels) < 2 or labels[-1] in _SPECIAL_USE_TLDS:
         return False
@@ -295,7 +295,7 @@ def _email_problem(address: str) -> str | None:
     except DjangoValidationError:
         return "not a valid email address"
     if not is_public_email_domain(address.rpartition("@")[2]):
-        return "not a public email domain (special-use, reserved or a bare host name)"
+        return "not a public email domain (special-use or a bare host name)"
     return None
 
 
