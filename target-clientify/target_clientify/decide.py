@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, tzinfo
+from datetime import tzinfo
 from typing import Any
 
 from clientify_api import (
@@ -39,46 +39,24 @@ from customer_sync import (
     user_change_time,
 )
 from sync_ledger import LedgerEntry
+from target_runtime import Plan, factusol_time
 
 
 @dataclass
-class Plan:
-    """What was decided for one record."""
+class ClientPlan(Plan):
+    """What was decided for one FactuSOL client."""
 
-    code: Any
-    record: dict[str, Any]
-    action: str  # create | link | update | reject
     desired: Customer | None = None
     contact: dict[str, Any] | None = None
-    reason: str | None = None
+    reason: str | None = None  # why unchanged (dry run)
     how: str | None = None  # why a link
     placeholder_id: int | None = None
     ledger: LedgerEntry | None = None
-    rejection: RecordRejected | None = None
     issues: list[FieldIssue] = field(default_factory=list)  # what the mapping could not read
 
-
-def factusol_time(value: object, tz: tzinfo) -> tuple[datetime | None, bool]:
-    """FUMCLI as the stream carries it, read as a wall-clock time of the company's zone.
-
-    tap-factusol attaches its own ``timezone`` setting's offset to FUMCLI; the wall-clock
-    value is what FactuSOL stored, so it is re-read in this target's zone (the account's).
-    Returns the time and whether it carries only a date.
-    """
-    moment: datetime | None
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime.combine(value, time())
-    elif isinstance(value, str) and value.strip():
-        try:
-            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            return None, False
-    else:
-        return None, False
-    wall = moment.replace(tzinfo=None)
-    return wall.replace(tzinfo=tz), wall.time() == time()
+    @property
+    def group(self) -> object:
+        return self.key  # one code per batch: a contact is never written by two threads
 
 
 class Decider:
@@ -122,16 +100,12 @@ class Decider:
     # ------------------------------------------------------------------ one record
 
     def plan(
-        self,
-        code: Any,
-        record: dict[str, Any],
-        desired: Customer,
-        index: ContactIndex,
-        ledger: Mapping[int, LedgerEntry],
-        issues: list[FieldIssue] | None = None,
-    ) -> Plan:
-        plan = Plan(code, record, "create", desired=desired, issues=list(issues or []))
-        assert desired.factusol_id is not None
+        self, plan: ClientPlan, index: ContactIndex, ledger: Mapping[int, LedgerEntry]
+    ) -> ClientPlan:
+        """Fill ``plan`` (its ``desired`` customer read): update, link or create; or raise
+        RecordRejected."""
+        desired = plan.desired
+        assert desired is not None and desired.factusol_id is not None
         key = str(desired.factusol_id)
         linked = index.by_factusol_id(key)
         claimed = self._claimed_by_code.get(key)  # linked earlier in this run (or dry run)
@@ -243,14 +217,14 @@ class Decider:
             "emails": [{"email": desired.email}] if desired.email else [],
         }
 
-    def created(self, plan: Plan) -> None:
+    def created(self, plan: ClientPlan) -> None:
         """A planned creation is now in the index: forget its placeholder."""
         if plan.placeholder_id is not None:
             self.pending.remove(plan.placeholder_id)
 
     # ------------------------------------------------------------------ the merge
 
-    def merge(self, plan: Plan, contact: Mapping[str, Any]) -> MergeResult:
+    def merge(self, plan: ClientPlan, contact: Mapping[str, Any]) -> MergeResult:
         """Merge the client (the record) with the contact as Clientify holds it."""
         assert plan.desired is not None
         clientify, issues = customer_from_contact(
