@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import responses
 import yaml
-from target_factusol.errors import FatalRunError
+from target_factusol.sinks import FatalRunError
 from target_factusol.markers import marker_ids, markers_by_contact, with_marker
 from target_factusol.target import TargetFactusol
 

@@ -36,7 +36,7 @@ def note_conflicts(
         side = _NAMES["factusol" if m.winner == "factusol" else "clientify"]
         rule = "no ledger entry yet" if m.rule == "no-ledger" else "changed on both sides"
         before = m.factusol if written == "factusol" else m.clientify
-        logger.info(
+        logger.warning(
             "conflict: %s %s, %s %s, field %s: %s wins (%s)",
             _NOUNS[source],
             plan.key,

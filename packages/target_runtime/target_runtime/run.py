@@ -110,7 +110,7 @@ class SyncRun(ABC):
         self.finished = False
         self.failure: str | None = None
         self.open_sinks = 0
-        self.records_in = 0
+        self.records_in = 0  # counted by the sink, before deduplication
         self.started_at = dt.datetime.now(dt.UTC)
         self.received_at: float | None = None  # time.monotonic() of the batch's first record
         self._lock = threading.RLock()
@@ -150,6 +150,17 @@ class SyncRun(ABC):
         that receives no record makes no API call). Nothing is written here."""
         if self.started:
             return
+        year = None
+        if self.factusol is not None:
+            try:
+                year = self.factusol.ejercicio  # "auto" logs in while it probes the year
+                if self._fs_year != "auto":
+                    self.factusol.query("SELECT TOP 1 CODCLI FROM F_CLI")  # logs in
+            except FactusolError as exc:
+                raise TargetStop(
+                    f"{self.name}: cannot start: FactuSOL credentials/database "
+                    f"({self._fs_label}) are not usable: {exc}"
+                ) from None
         cl = self.clientify
         try:
             account_country = cl.account_country()  # also the credentials check
@@ -166,17 +177,6 @@ class SyncRun(ABC):
                 f"{self.name}: cannot start: Clientify ({self.clientify_prefix}api_key at "
                 f"{cl.api_url}) is not usable: {exc}"
             ) from None
-        year = None
-        if self.factusol is not None:
-            try:
-                year = self.factusol.ejercicio  # "auto" logs in while it probes the year
-                if self._fs_year != "auto":
-                    self.factusol.query("SELECT TOP 1 CODCLI FROM F_CLI")  # logs in
-            except FactusolError as exc:
-                raise TargetStop(
-                    f"{self.name}: cannot start: FactuSOL credentials/database "
-                    f"({self._fs_label}) are not usable: {exc}"
-                ) from None
         if self.settings.country:
             self.region = self.settings.country
         elif account_country:
@@ -402,7 +402,6 @@ class SyncRun(ABC):
         """Find, decide, write one batch (deduplicated by key by the sink)."""
         self._schema, self._keys = schema, list(key_properties)
         self.rejects.register_schema(stream, schema, self._keys)
-        self.records_in += len(records)
         self.received_at = received_at
         if not records:
             return
@@ -418,8 +417,8 @@ class SyncRun(ABC):
                 self._write_all([p for p in plans if p.rejection is None])
             finally:
                 self._emit(plans)
-        except TargetStop:
-            raise
+        except TargetStop as exc:
+            self.stop(str(exc))  # the report says why (once), every handle is released
         except (ClientifyError, FactusolError) as exc:
             # Record-level errors were handled per record: what reaches here is systemic
             # (auth, retries exhausted, an unexpected answer).

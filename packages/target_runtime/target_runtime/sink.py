@@ -178,6 +178,7 @@ class RuntimeSink(BatchSink):
     @override
     def process_record(self, record: dict[str, Any], context: dict[str, Any]) -> None:
         # Kept on the sink, not in ``context``: the SDK logs the context at DEBUG.
+        self.run.records_in += 1
         if self._received_at is None:
             self._received_at = monotonic()  # how fresh the batch's records are
         value = record.get(self.key_properties[0])
