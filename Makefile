@@ -29,7 +29,8 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy packages/factusol_api/factusol_api packages/clientify_api/clientify_api packages/customer_sync/customer_sync \
 		packages/sync_ledger/sync_ledger packages/sync_report/sync_report packages/sync_activation/sync_activation \
-		orchestration/fcsync_orchestration
+		orchestration/fcsync_orchestration packages/target_runtime/target_runtime \
+		target-clientify/target_clientify target-factusol/target_factusol
 
 unit: setup
 	$(BIN)/pytest -m "not e2e" -q

@@ -10,9 +10,8 @@ feeds them what the run found.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import tzinfo
 from typing import Any
 
 from clientify_api import (
@@ -23,7 +22,6 @@ from clientify_api import (
     parse_api_datetime,
 )
 from customer_sync import (
-    ConflictPolicy,
     Customer,
     FieldIssue,
     KeyIndex,
@@ -39,7 +37,7 @@ from customer_sync import (
     user_change_time,
 )
 from sync_ledger import LedgerEntry
-from target_runtime import Plan, factusol_time
+from target_runtime import Plan, SyncRun, factusol_time
 
 
 @dataclass
@@ -62,24 +60,14 @@ class ClientPlan(Plan):
 class Decider:
     """The decisions of one run (claims and planned creations are shared across batches)."""
 
-    def __init__(
-        self,
-        *,
-        link_field: str,
-        match_keys: Sequence[str],
-        ambiguous_match: str,
-        policy: ConflictPolicy,
-        region: str,
-        tz: tzinfo,
-        factusol_census: Callable[[], KeyIndex],
-    ) -> None:
-        self.link_field = link_field
-        self.match_keys = list(match_keys)
-        self.ambiguous_match = ambiguous_match
-        self.policy = policy
-        self.region = region
-        self.tz = tz
-        self.factusol_census = factusol_census
+    def __init__(self, run: SyncRun) -> None:
+        self.link_field = link_field = run.link_field
+        self.match_keys = list(run.settings.match_keys)
+        self.ambiguous_match = run.settings.ambiguous_match
+        self.policy = run.settings.policy
+        self.region = run.region
+        self.tz = run.tz
+        self.factusol_census = run.census  # FactuSOL's clients by NIF and e-mail
         # Creates and links decided but not (or, in a dry run, never) visible in the index
         # yet, so later records of the run see them exactly as a real run would.
         self.pending = ContactIndex(field=link_field)
@@ -105,7 +93,8 @@ class Decider:
         """Fill ``plan`` (its ``desired`` customer read): update, link or create; or raise
         RecordRejected."""
         desired = plan.desired
-        assert desired is not None and desired.factusol_id is not None
+        assert desired is not None
+        assert desired.factusol_id is not None
         key = str(desired.factusol_id)
         linked = index.by_factusol_id(key)
         claimed = self._claimed_by_code.get(key)  # linked earlier in this run (or dry run)

@@ -23,39 +23,15 @@ TargetClientifyError = TargetStop  # the name this target's tests and users know
 class ClientifyRun(SyncRun):
     """FactuSOL `clients` -> Clientify contacts."""
 
-    name = "target-clientify"
-    stream = "clients"
-    noun = "client"
-    direction = "FactuSOL -> Clientify"
-    max_retries = 6
-    factusol_prefix = "factusol_"
-    factusol_required = False  # read only, for first-run matching
+    name, stream, noun = "target-clientify", "clients", "client"
+    direction, max_retries = "FactuSOL -> Clientify", 6
+    # FactuSOL is read only, and optional: the census of first-run matching
+    factusol_prefix, factusol_required = "factusol_", False
 
     def prepare(self) -> None:
-        settings = self.settings
         self.finder = Finder(self)
-        self.decider = Decider(
-            link_field=self.link_field,
-            match_keys=settings.match_keys,
-            ambiguous_match=settings.ambiguous_match,
-            policy=settings.policy,
-            region=self.region,
-            tz=self.tz,
-            factusol_census=self.census,
-        )
-        self.writer = Writer(
-            client=self.clientify,
-            decider=self.decider,
-            index=self.contact_index,
-            ledger=self.ledger,
-            summary=self.summary,
-            link_field=self.link_field,
-            tag=settings.tag,
-            region=self.region,
-            dry_run=self.dry_run,
-            logger=self.log,
-            warn=self.warn,
-        )
+        self.decider = Decider(self)
+        self.writer = Writer(self, self.decider)
 
     def expected_total(self) -> int | None:
         if self.factusol is None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from singer_sdk import typing as th
 from target_runtime import (
-    MATCH_KEYS,
-    POLICIES,
     RuntimeTarget,
     clientify_api_key,
     factusol_credentials,
@@ -48,19 +46,15 @@ class TargetClientify(RuntimeTarget):
         shared(
             "tag", description="Tag added to contacts the sync creates or links (empty = no tag)."
         ),
-        th.Property(
+        shared(
             "match_fallback",
-            th.ArrayType(th.StringType(allowed_values=list(MATCH_KEYS))),
-            default=["nif", "email"],
             description=(
                 "Keys used to link an unlinked existing contact before creating one, in order "
                 "(nif, email). Empty = link by factusol_id only."
             ),
         ),
-        th.Property(
+        shared(
             "ambiguous_match",
-            th.StringType(allowed_values=["reject", "create"]),
-            default="reject",
             description=(
                 "A client without a linked contact whose NIF points to one contact and e-mail "
                 "to another: reject it with the candidates (link it by hand), or create a new "
@@ -68,12 +62,9 @@ class TargetClientify(RuntimeTarget):
             ),
         ),
         shared("conflict_policy"),
-        th.Property(
+        shared(
             "field_authority",
-            th.ObjectType(additional_properties=th.StringType(allowed_values=list(POLICIES))),
-            description=(
-                'Per-field owner overriding conflict_policy, e.g. {"email": "clientify"}.'
-            ),
+            description='Per-field owner overriding conflict_policy, e.g. {"email": "clientify"}.',
         ),
         shared("timezone"),
         shared("ledger_uri"),

@@ -8,15 +8,12 @@ must not read as a user's change on the next run).
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from clientify_api import (
-    ClientifyClient,
     ClientifyNotFoundError,
     ClientifyValidationError,
-    ContactIndex,
 )
 from customer_sync import (
     AddAddress,
@@ -27,17 +24,14 @@ from customer_sync import (
     DeleteAddress,
     DeleteEmail,
     DeletePhone,
-    FieldIssue,
     MergeResult,
     RecordRejected,
-    RunSummary,
     agreed_values,
     contact_changes,
     customer_from_contact,
     next_base,
 )
-from sync_ledger import SyncLedger
-from target_runtime import TargetStop, crash, note_conflicts
+from target_runtime import SyncRun, TargetStop, crash, note_conflicts
 
 from target_clientify.decide import ClientPlan, Decider
 
@@ -45,32 +39,18 @@ from target_clientify.decide import ClientPlan, Decider
 class Writer:
     """The writes of one run."""
 
-    def __init__(
-        self,
-        *,
-        client: ClientifyClient,
-        decider: Decider,
-        index: Callable[[], ContactIndex],
-        ledger: SyncLedger | None,
-        summary: RunSummary,
-        link_field: str,
-        tag: str | None,
-        region: str,
-        dry_run: bool,
-        logger: logging.Logger,
-        warn: Callable[[object, Sequence[FieldIssue], str], None],
-    ) -> None:
-        self.client = client
+    def __init__(self, run: SyncRun, decider: Decider) -> None:
+        self.client = run.clientify
         self.decider = decider
-        self.index = index
-        self.ledger = ledger
-        self.summary = summary
-        self.link_field = link_field
-        self.tag = tag
-        self.region = region
-        self.dry_run = dry_run
-        self.logger = logger
-        self.warn = warn
+        self.index = run.contact_index
+        self.ledger = run.ledger
+        self.summary = run.summary
+        self.link_field = run.link_field
+        self.tag = run.settings.tag
+        self.region = run.region
+        self.dry_run = run.dry_run
+        self.logger = run.log
+        self.warn = run.warn
 
     def apply(self, plan: ClientPlan) -> None:
         """Carry out one plan; RecordRejected when Clientify refuses it."""
@@ -167,7 +147,9 @@ class Writer:
             ", ".join(d.field for d in changes.diffs) or "tag",
         )
 
-    def _changes(self, contact: dict[str, Any], plan: ClientPlan, merge: MergeResult) -> ContactChanges:
+    def _changes(
+        self, contact: dict[str, Any], plan: ClientPlan, merge: MergeResult
+    ) -> ContactChanges:
         """What Clientify lacks of the merged values (and the link, for a new link)."""
         assert plan.desired is not None
         desired = merge.desired("clientify").replace(factusol_id=plan.desired.factusol_id)

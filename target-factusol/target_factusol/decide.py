@@ -12,10 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from customer_sync import (
-    ConflictPolicy,
     MergeResult,
     RecordRejected,
     SideValues,
@@ -24,7 +22,7 @@ from customer_sync import (
     user_change_time,
 )
 from sync_ledger import LedgerEntry
-from target_runtime import Plan, factusol_time
+from target_runtime import Plan, SyncRun, factusol_time
 
 from target_factusol.codes import CodeAllocator
 from target_factusol.find import Finder, Found, Item
@@ -63,26 +61,15 @@ class ContactPlan(Plan):
 class Decider:
     """The decisions of one run (state shared across batches: claims, the code counter)."""
 
-    def __init__(
-        self,
-        finder: Finder,
-        codes: CodeAllocator,
-        *,
-        region: str,
-        tz: ZoneInfo,
-        policy: ConflictPolicy,
-        link_field: str,
-        missing_client: str,
-        ambiguous_match: str,
-    ) -> None:
+    def __init__(self, run: SyncRun, finder: Finder, codes: CodeAllocator) -> None:
         self.finder = finder
         self.codes = codes
-        self.region = region
-        self.tz = tz
-        self.policy = policy
-        self.link_field = link_field
-        self.missing_client = missing_client
-        self.ambiguous_match = ambiguous_match
+        self.region = run.region
+        self.tz = run.tz
+        self.policy = run.settings.policy
+        self.link_field = run.link_field
+        self.missing_client = str(run.config.get("missing_client") or "reject")
+        self.ambiguous_match = run.settings.ambiguous_match
 
     def shared_link(self, plan: ContactPlan, batch: Mapping[int, int | None]) -> ContactPlan:
         """Several contacts naming one client: all of them rejected, nothing written to it.

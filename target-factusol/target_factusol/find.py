@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
-from clientify_api import custom_field_text, parse_api_datetime
+from clientify_api import contact_emails, custom_field_text, parse_api_datetime
 from customer_sync import (
     Customer,
     FieldIssue,
@@ -52,24 +52,6 @@ def is_id(value: object) -> TypeGuard[int]:
 def _known(record: Mapping[str, Any]) -> dict[str, Any]:
     """The record without null keys: tap-clientify emits null for "unknown", never "empty"."""
     return {key: value for key, value in record.items() if value is not None}
-
-
-def _modified(value: object) -> dt.datetime | None:
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    if isinstance(value, str):
-        return parse_api_datetime(value)
-    return None
-
-
-def contact_emails(record: Mapping[str, Any]) -> list[str]:
-    """Every address of a contact (main first), raw: the identities are taken by customer_sync."""
-    found: list[str] = []
-    for item in record.get("emails") or []:
-        value = item.get("email") if isinstance(item, Mapping) else item
-        if isinstance(value, str) and value.strip():
-            found.append(value)
-    return found
 
 
 @dataclass
@@ -128,7 +110,7 @@ class Finder:
             contact_id=contact_id,
             customer=customer,
             code=code,
-            modified=_modified(record.get("modified")),
+            modified=parse_api_datetime(record.get("modified")),  # raw: the sink parses no date
             issues=warnings,
         )
 
@@ -138,7 +120,9 @@ class Finder:
         """Every contact that names client ``code``: the index's, corrected by this batch's
         fresher records (``batch``: contact id -> the code it names now)."""
         found = {
-            int(c["id"]) for c in self.run.contact_index().by_factusol_id(code) if is_id(c.get("id"))
+            int(c["id"])
+            for c in self.run.contact_index().by_factusol_id(code)
+            if is_id(c.get("id"))
         }
         found = {cid for cid in found if batch.get(cid, code) == code}
         found.update(cid for cid, named in batch.items() if named == code)

@@ -8,6 +8,7 @@ written, so a dry run's plan equals the real one.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from target_runtime import RuntimeSink, SyncRun, TargetStop
@@ -15,7 +16,7 @@ from target_runtime.plan import Plan
 
 from target_factusol.codes import CodeAllocator
 from target_factusol.decide import ContactPlan, Decider
-from target_factusol.find import Finder
+from target_factusol.find import Finder, Item
 from target_factusol.write import Writer
 
 FatalRunError = TargetStop  # the name this target's tests and users know
@@ -24,43 +25,15 @@ FatalRunError = TargetStop  # the name this target's tests and users know
 class FactusolRun(SyncRun):
     """Clientify `contacts` -> FactuSOL clients, with the link written back to the contact."""
 
-    name = "target-factusol"
-    stream = "contacts"
-    noun = "contact"
-    direction = "Clientify -> FactuSOL"
-    max_retries = 5
-    clientify_prefix = "clientify_"
+    name, stream, noun = "target-factusol", "contacts", "contact"
+    direction, max_retries, clientify_prefix = "Clientify -> FactuSOL", 5, "clientify_"
 
     def prepare(self) -> None:
         assert self.factusol is not None
         self.finder = Finder(self)
         self.codes = CodeAllocator(self.factusol.max_client_code)
-        self.decider = Decider(
-            self.finder,
-            self.codes,
-            region=self.region,
-            tz=self.tz,
-            policy=self.settings.policy,
-            link_field=self.link_field,
-            missing_client=str(self.config.get("missing_client") or "reject"),
-            ambiguous_match=self.settings.ambiguous_match,
-        )
-        self.writer = Writer(
-            factusol=self.factusol,
-            clientify=self.clientify,
-            finder=self.finder,
-            codes=self.codes,
-            ledger=self.ledger,
-            summary=self.summary,
-            region=self.region,
-            tz=self.tz,
-            link_field=self.link_field,
-            tag=self.settings.tag or "",
-            dry_run=self.dry_run,
-            logger=self.log,
-            warn=self.warn,
-            received_at=lambda: self.received_at,
-        )
+        self.decider = Decider(self, self.finder, self.codes)
+        self.writer = Writer(self, self.finder, self.codes)
 
     def expected_total(self) -> int | None:
         # every contact in Clientify: the stream holds these or fewer
@@ -68,35 +41,40 @@ class FactusolRun(SyncRun):
 
     def plan_batch(self, records: list[dict[str, Any]]) -> list[Plan]:
         # find: each contact read once, then what the batch needs from both systems
-        plans: list[Plan] = []
-        for record in records:
-            plan = ContactPlan(record, record.get("id"), "create")
-            rejection = self.admit(plan.key, record)
-            if rejection is not None:
-                plans.append(self.rejected(plan, rejection))
-                continue
-            plans.append(self.decide(plan, lambda p=plan: p.read(self.finder.read(p.record))))
-        batch = {p.item.contact_id: p.item.code for p in _live(plans)}
-        for plan in _live(plans):
-            self.decide(plan, lambda p=plan: self.decider.shared_link(p, batch))
+        plans = [self._read(record) for record in records]
+        batch = {item.contact_id: item.code for _, item in _live(plans)}
+        for plan, _ in _live(plans):
+            self.decide(plan, partial(self.decider.shared_link, plan, batch))
         live = _live(plans)
-        found = self.finder.batch([p.item for p in live if p.item is not None])
+        found = self.finder.batch([item for _, item in live])
         if self.decider.missing_client == "recreate":
             # A recreation keeps its own code: never hand it to a new contact of this run.
-            linked = {p.item.code for p in live if p.item is not None and p.item.code is not None}
+            linked = {item.code for _, item in live if item.code is not None}
             self.codes.reserved.update(c for c in linked if c not in found.rows)
         # decide: main thread, record order
-        for plan in live:
-            self.decide(plan, lambda p=plan: self.decider.plan(p, found))
+        for plan, _ in live:
+            self.decide(plan, partial(self.decider.plan, plan, found))
         return plans
+
+    def _read(self, record: dict[str, Any]) -> Plan:
+        plan = ContactPlan(record, record.get("id"), "create")
+        rejection = self.admit(plan.key, record)
+        if rejection is not None:
+            return self.rejected(plan, rejection)
+        return self.decide(plan, lambda: plan.read(self.finder.read(record)))
 
     def write(self, plan: Plan) -> None:
         assert isinstance(plan, ContactPlan)
         self.writer.apply(plan)
 
 
-def _live(plans: list[Plan]) -> list[ContactPlan]:
-    return [p for p in plans if isinstance(p, ContactPlan) and p.rejection is None and p.item]
+def _live(plans: list[Plan]) -> list[tuple[ContactPlan, Item]]:
+    """The plans still alive, with their contact."""
+    return [
+        (p, p.item)
+        for p in plans
+        if isinstance(p, ContactPlan) and p.rejection is None and p.item is not None
+    ]
 
 
 class ContactsSink(RuntimeSink):

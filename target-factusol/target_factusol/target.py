@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-from customer_sync import TEXT_FIELDS
 from singer_sdk import typing as th
-from target_runtime import (
-    POLICIES,
-    RuntimeTarget,
-    clientify_api_key,
-    factusol_credentials,
-    output_files,
-    shared,
-)
+from target_runtime import RuntimeTarget
+from target_runtime.settings import clientify_api_key, factusol_credentials, output_files, shared
 
 from target_factusol.sinks import ContactsSink, FactusolRun
 
@@ -62,9 +55,7 @@ class TargetFactusol(RuntimeTarget):
             ),
         ),
         shared("country"),
-        shared(
-            "link_field", description="Contact custom field holding the FactuSOL client code."
-        ),
+        shared("link_field", description="Contact custom field holding the FactuSOL client code."),
         shared(
             "tag",
             description="Tag added to contacts the sync links to a client (empty = no tag).",
@@ -78,35 +69,23 @@ class TargetFactusol(RuntimeTarget):
                 "What to do with a contact whose factusol_id names a client that does not exist."
             ),
         ),
-        th.Property(
+        shared(
             "match_fallback",
-            th.ArrayType(th.CustomType({"type": "string", "enum": ["nif", "email"]})),
-            default=["nif", "email"],
             description=(
                 "Keys used to adopt an unlinked existing client before creating one, "
                 "in order (nif, email)."
             ),
         ),
-        th.Property(
+        shared(
             "ambiguous_match",
-            th.StringType,
-            default="reject",
-            allowed_values=["reject", "create"],
             description=(
                 "A contact without a link whose NIF points to one client and e-mail to another: "
                 "reject it with the candidates (link it by hand), or create a new client."
             ),
         ),
         shared("conflict_policy"),
-        th.Property(
+        shared(
             "field_authority",
-            th.ObjectType(
-                *(
-                    th.Property(field, th.CustomType({"type": "string", "enum": list(POLICIES)}))
-                    for field in TEXT_FIELDS
-                ),
-                additional_properties=False,
-            ),
             description='Per-field owner overriding conflict_policy, e.g. {"phone": "factusol"}.',
         ),
         shared("timezone"),

@@ -1,40 +1,34 @@
 """Write: carry out one plan (on the runtime's pool of threads), and keep the ledger in step.
 
 Plans that touch the same CODCLI run in one task, in order (``ContactPlan.group``); Clientify
-calls share the client's rate limiter. Each write to a linked pair is announced in the ledger first and settled after,
-so a crash in between neither loses nor repeats a change. A new client carries a creation
-marker in OBSCLI, written in the same call that creates it, so a crash before the link
-write-back is completed by the next run instead of creating the client twice.
+calls share the client's rate limiter. Each write to a linked pair is announced in the ledger
+first and settled after, so a crash in between neither loses nor repeats a change. A new
+client carries a creation marker in OBSCLI, written in the same call that creates it, so a
+crash before the link write-back is completed by the next run instead of creating the client
+twice.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import time
-from collections.abc import Callable, Sequence
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from clientify_api import (
-    ClientifyClient,
     ClientifyNotFoundError,
     ClientifyValidationError,
     contact_tags,
 )
 from customer_sync import (
     FieldDiff,
-    FieldIssue,
     RecordRejected,
-    RunSummary,
     agreed_values,
     client_changes,
     customer_from_row,
     next_base,
 )
-from factusol_api import FactusolClient, FactusolRecordError, FactusolRecordExistsError
-from sync_ledger import SyncLedger
-from target_runtime import crash, note_conflicts
+from factusol_api import FactusolRecordError, FactusolRecordExistsError
+from target_runtime import SyncRun, crash, note_conflicts
 
 from target_factusol.codes import CodeAllocator
 from target_factusol.decide import ContactPlan
@@ -51,38 +45,22 @@ FRESH_TAGS_SECONDS = 60.0
 class Writer:
     """The writes of one run."""
 
-    def __init__(
-        self,
-        *,
-        factusol: FactusolClient,
-        clientify: ClientifyClient,
-        finder: Finder,
-        codes: CodeAllocator,
-        ledger: SyncLedger | None,
-        summary: RunSummary,
-        region: str,
-        tz: ZoneInfo,
-        link_field: str,
-        tag: str,
-        dry_run: bool,
-        logger: logging.Logger,
-        warn: Callable[[object, Sequence[FieldIssue], str], None],
-        received_at: Callable[[], float | None],
-    ) -> None:
-        self.fs = factusol
-        self.cl = clientify
+    def __init__(self, run: SyncRun, finder: Finder, codes: CodeAllocator) -> None:
+        assert run.factusol is not None
+        self.fs = run.factusol
+        self.cl = run.clientify
         self.finder = finder
         self.codes = codes
-        self.ledger = ledger
-        self.summary = summary
-        self.region = region
-        self.tz = tz
-        self.link_field = link_field
-        self.tag = tag
-        self.dry_run = dry_run
-        self.log = logger
-        self.warn = warn
-        self.received_at = received_at  # when the batch's first record arrived
+        self.ledger = run.ledger
+        self.summary = run.summary
+        self.region = run.region
+        self.tz = run.tz
+        self.link_field = run.link_field
+        self.tag = run.settings.tag or ""
+        self.dry_run = run.dry_run
+        self.log = run.log
+        self.warn = run.warn
+        self.run = run  # run.received_at: when the batch's first record arrived
         self.monotonic = time.monotonic  # a test may move it
 
     def apply(self, plan: ContactPlan) -> None:
@@ -270,7 +248,7 @@ class Writer:
             self.finder.index_contact(linked)
 
     def _tags_are_fresh(self) -> bool:
-        received = self.received_at()
+        received = self.run.received_at
         return received is not None and self.monotonic() - received <= FRESH_TAGS_SECONDS
 
 

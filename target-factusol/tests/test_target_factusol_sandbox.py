@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from factusol_api import FactusolClient, FactusolRecordExistsError
-from target_factusol.sinks import FatalRunError
 from target_factusol.markers import marker_ids
+from target_factusol.sinks import FatalRunError
 from target_factusol_testlib import API_KEY, PASSWORD, SEEDED_CLIENTS, Harness, link_of, messages
 
 CONTACT = 135000001

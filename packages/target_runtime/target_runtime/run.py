@@ -75,9 +75,7 @@ class SyncRun(ABC):
     def __init__(self, config: Mapping[str, Any], logger: logging.Logger) -> None:
         self.config = dict(config)
         self.log = logger
-        self.settings = settings = RunSettings.read(
-            self.name, config, max_retries=self.max_retries
-        )
+        self.settings = settings = RunSettings.read(self.name, config, max_retries=self.max_retries)
         self.clientify = clientify_client(config, settings, prefix=self.clientify_prefix)
         self.factusol = factusol_client(
             config,
@@ -140,7 +138,7 @@ class SyncRun(ABC):
         """How many records the run may see (progress lines), once at its first batch."""
         return None
 
-    def close_own(self) -> None:
+    def close_own(self) -> None:  # noqa: B027 - a hook most targets leave empty
         """Release what ``prepare`` opened."""
 
     # ------------------------------------------------------------------ start
@@ -215,7 +213,9 @@ class SyncRun(ABC):
     def _link_field_defined(self) -> bool:
         """Whether the contacts' link custom field exists (one read, no write)."""
         wanted = self.link_field
-        names = [str(d.get("name", "")).strip() for d in self.clientify.list_contact_custom_fields()]
+        names = [
+            str(d.get("name", "")).strip() for d in self.clientify.list_contact_custom_fields()
+        ]
         if wanted in names:
             return True
         other_case = [name for name in names if name.casefold() == wanted.casefold()]

@@ -10,7 +10,7 @@ it the account's country is used, and ES when the account has none.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,6 +97,21 @@ _SHARED: dict[str, tuple[Any, dict[str, Any]]] = {
                 "entry yet, a field the two sides hold differently)."
             ),
         },
+    ),
+    "match_fallback": (
+        th.ArrayType(th.StringType(allowed_values=list(MATCH_KEYS))),
+        {"default": list(MATCH_KEYS)},
+    ),
+    "ambiguous_match": (th.StringType(allowed_values=["reject", "create"]), {"default": "reject"}),
+    "field_authority": (
+        th.ObjectType(
+            *(
+                th.Property(name, th.StringType(allowed_values=list(POLICIES)))
+                for name in TEXT_FIELDS
+            ),
+            additional_properties=False,
+        ),
+        {},
     ),
     "timezone": (
         th.StringType,
@@ -330,3 +345,22 @@ def clientify_client(
         )
     except ValueError as exc:
         raise TargetStop(f"bad setting: {exc}") from None
+
+
+def settings_drift(schema: Mapping[str, Any], settings: Sequence[Mapping[str, Any]]) -> list[str]:
+    """How a target's ``config_jsonschema`` differs from its meltano.yml ``settings`` list
+    (names and order, descriptions, defaults and secrets); empty when they agree. The SDK
+    appends its own capability settings after ours, so only the first ones are compared."""
+    properties = schema["properties"]
+    names = [str(s["name"]) for s in settings]
+    problems = [] if list(properties)[: len(names)] == names else ["names or order differ"]
+    for setting in settings:
+        name = str(setting["name"])
+        prop = properties.get(name, {})
+        if prop.get("description") != setting.get("description"):
+            problems.append(f"{name}: description")
+        if prop.get("default") != setting.get("value"):
+            problems.append(f"{name}: default")
+        if bool(prop.get("secret")) != bool(setting.get("sensitive")):
+            problems.append(f"{name}: secret")
+    return problems

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from time import monotonic
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 import jsonschema
@@ -137,7 +137,7 @@ class RuntimeSink(BatchSink):
         self._received_at: float | None = None
 
     @property
-    def run(self) -> SyncRun[Any]:
+    def run(self) -> SyncRun:
         """The run shared by every sink of this target."""
         return self._owner.run  # type: ignore[attr-defined,no-any-return]
 
