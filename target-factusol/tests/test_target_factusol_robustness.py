@@ -173,3 +173,31 @@ def test_clientify_rate_limit_reaches_the_client(
 
     assert target.run.clientify.rate_limiter.rate == rate
     assert not responses.calls  # a SCHEMA without records: no call at all
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("setting", "account", "region"),
+    [(None, "FR", "FR"), ("pt", "FR", "PT"), (None, None, "ES")],
+)
+def test_country_setting_overrides_the_account_country(
+    tmp_path: Path, setting: str | None, account: str | None, region: str
+) -> None:
+    # The same rule in target-clientify (target_runtime.RunSettings): an explicit setting wins,
+    # else the account's country, else ES. It used to be a mere fallback here.
+    envelope = {"respuesta": "OK"}
+    responses.post(f"{FS}/login/Autenticar", json={**envelope, "resultado": "tok"})
+    responses.post(
+        f"{FS}/admin/LanzarConsulta",
+        json={**envelope, "resultado": [[{"columna": "CODCLI", "dato": 1}]]},
+    )
+    responses.get(f"{CL}/settings/my-account/", json={"results": [{"country": account}]})
+    responses.get(f"{CL}/custom-fields/", json={"count": 0, "next": None, "results": []})
+    extra = {"country": setting} if setting else {}
+    config = _unit_config(tmp_path, ledger_uri=str(tmp_path / "ledger.sqlite"), **extra)
+    run = TargetFactusol(config=config, parse_env_config=False).run
+
+    run.start()
+    run.close()
+
+    assert run.region == region
