@@ -60,4 +60,5 @@ def point(name: str, key: object = None) -> None:
     logger.error("test crash point %s reached (key %s): stopping the process", name, key)
     if name == "after_client_insert":
         os._exit(70)
-    os.kill(os.getpid(), signal.SIGKILL)
+    else:
+        os.kill(os.getpid(), signal.SIGKILL)
