@@ -175,29 +175,24 @@ def test_clientify_rate_limit_reaches_the_client(
     assert not responses.calls  # a SCHEMA without records: no call at all
 
 
-@responses.activate
-@pytest.mark.parametrize(
-    ("setting", "account", "region"),
-    [(None, "FR", "FR"), ("pt", "FR", "PT"), (None, None, "ES")],
-)
-def test_country_setting_overrides_the_account_country(
-    tmp_path: Path, setting: str | None, account: str | None, region: str
-) -> None:
-    # The same rule in target-clientify (target_runtime.RunSettings): an explicit setting wins,
-    # else the account's country, else ES. It used to be a mere fallback here.
-    envelope = {"respuesta": "OK"}
-    responses.post(f"{FS}/login/Autenticar", json={**envelope, "resultado": "tok"})
-    responses.post(
-        f"{FS}/admin/LanzarConsulta",
-        json={**envelope, "resultado": [[{"columna": "CODCLI", "dato": 1}]]},
-    )
-    responses.get(f"{CL}/settings/my-account/", json={"results": [{"country": account}]})
-    responses.get(f"{CL}/custom-fields/", json={"count": 0, "next": None, "results": []})
-    extra = {"country": setting} if setting else {}
-    config = _unit_config(tmp_path, ledger_uri=str(tmp_path / "ledger.sqlite"), **extra)
-    run = TargetFactusol(config=config, parse_env_config=False).run
+def _region(tmp_path: Path, account_country: str | None, **extra: Any) -> str:
+    """The region a run settles on at its start, against a mocked account."""
+    with responses.RequestsMock() as rsps:
+        ok = {"respuesta": "OK"}
+        rsps.post(f"{FS}/login/Autenticar", json={**ok, "resultado": "tok"})
+        rsps.post(f"{FS}/admin/LanzarConsulta", json={**ok, "resultado": []})
+        rsps.get(f"{CL}/settings/my-account/", json={"results": [{"country": account_country}]})
+        rsps.get(f"{CL}/custom-fields/", json={"count": 0, "next": None, "results": []})
+        config = _unit_config(tmp_path, ledger_uri=str(tmp_path / "ledger.sqlite"), **extra)
+        run = TargetFactusol(config=config, parse_env_config=False).run
+        run.start()
+        run.close()
+        return run.region
 
-    run.start()
-    run.close()
 
-    assert run.region == region
+def test_country_setting_overrides_the_account_country(tmp_path: Path) -> None:
+    # The same rule as target-clientify (target_runtime.RunSettings); it used to be a fallback
+    # here, behind the account's country.
+    assert _region(tmp_path, "PT", country="it") == "IT"  # an explicit setting wins
+    assert _region(tmp_path, "PT") == "PT"  # else the account's country
+    assert _region(tmp_path, None) == "ES"  # else ES
