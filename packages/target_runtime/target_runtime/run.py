@@ -76,6 +76,10 @@ class SyncRun(ABC):
         self.config = dict(config)
         self.log = logger
         self.settings = settings = RunSettings.read(self.name, config, max_retries=self.max_retries)
+        try:
+            self.tz = company_timezone(settings.timezone, None)
+        except ValueError as exc:
+            raise TargetStop(f"{self.name}: bad setting: {exc}") from None
         self.clientify = clientify_client(config, settings, prefix=self.clientify_prefix)
         self.factusol = factusol_client(
             config,
@@ -93,10 +97,6 @@ class SyncRun(ABC):
         self.dry_run = settings.dry_run
         self.link_field = settings.link_field
         self.region = settings.country or DEFAULT_REGION
-        try:
-            self.tz = company_timezone(settings.timezone, None)
-        except ValueError as exc:
-            raise TargetStop(f"{self.name}: bad setting: {exc}") from None
         self.summary = RunSummary()
         # The plan describes this run only; the reject file accumulates (a dead-letter file).
         self.plan_file = PlanWriter(settings.plan_file)
@@ -114,7 +114,7 @@ class SyncRun(ABC):
         self._lock = threading.RLock()
         self._index: ContactIndex | None = None
         self._census: KeyIndex | None = None
-        self._streamed = KeyIndex()  # the census without FactuSOL credentials
+        self._streamed: KeyIndex | None = None  # the census without FactuSOL credentials
         self._link_field_missing = False
         self._schema: Mapping[str, Any] = {}
         self._keys: list[str] = []
@@ -288,9 +288,10 @@ class SyncRun(ABC):
         """FactuSOL's clients by NIF and e-mail identity (how many share a key): one keyset
         scan of three columns, at its first use. Without FactuSOL credentials (optional in
         target-clientify): the clients streamed so far in this run."""
-        if self.factusol is None:
-            return self._streamed
         with self._lock:
+            if self.factusol is None:
+                self._streamed = self._streamed or KeyIndex()
+                return self._streamed
             if self._census is None:
                 census = KeyIndex()
                 for row in self.factusol.iter_clients(
@@ -306,7 +307,7 @@ class SyncRun(ABC):
     def census_add(self, code: int, nif: object, email: object) -> None:
         """A client this run created or streamed: visible to later matches of the run."""
         with self._lock:
-            census = self._census if self.factusol is not None else self._streamed
+            census = self._census if self.factusol is not None else self.census()
             if census is not None:
                 census.add(code, nif=nif, emails=[email])
 
@@ -538,11 +539,10 @@ class SyncRun(ABC):
     def close(self) -> None:
         """Release every file and connection (also of a run that stopped while starting)."""
         with self._lock:
-            for index in (self._census, self._index):
+            for index in (self._census, self._streamed, self._index):
                 if index is not None:
                     index.close()  # a cache file keeps what this run wrote
-            self._census = self._index = None
-        self._streamed.close()
+            self._census = self._streamed = self._index = None
         self.close_own()
         if self.ledger is not None:
             self.ledger.close()
