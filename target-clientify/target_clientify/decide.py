@@ -17,8 +17,6 @@ from typing import Any
 from clientify_api import (
     ContactIndex,
     contact_emails,
-    custom_field_text,
-    link_key,
     parse_api_datetime,
 )
 from customer_sync import (
@@ -72,18 +70,10 @@ class Decider:
         # yet, so later records of the run see them exactly as a real run would.
         self.pending = ContactIndex(field=link_field)
         self._placeholder_ids = itertools.count(-1, -1)
-        self._claims: dict[Any, str] = {}  # contact id -> code linked to it in this run
-        self._claimed_by_code: dict[str, Any] = {}
+        self.claims = run.claims  # links made in this run, not in the index yet
 
     def close(self) -> None:
         self.pending.close()
-
-    def link_of(self, contact: Mapping[str, Any]) -> str | None:
-        claimed = self._claims.get(contact.get("id"))
-        if claimed:
-            return claimed
-        value = custom_field_text(contact, self.link_field)
-        return None if value is None else link_key(value)
 
     # ------------------------------------------------------------------ one record
 
@@ -97,7 +87,7 @@ class Decider:
         assert desired.factusol_id is not None
         key = str(desired.factusol_id)
         linked = index.by_factusol_id(key)
-        claimed = self._claimed_by_code.get(key)  # linked earlier in this run (or dry run)
+        claimed = self.claims.claimed(key)  # linked earlier in this run (or dry run)
         if claimed is not None and all(c.get("id") != claimed for c in linked):
             contact = index.get(claimed)
             if contact is not None:
@@ -136,8 +126,7 @@ class Decider:
             contact = self._contact(decision.candidate.key, index)
             if contact is not None:
                 plan.action, plan.contact, plan.how = "link", contact, decision.how
-                self._claims[contact.get("id")] = key
-                self._claimed_by_code[key] = contact.get("id")
+                self.claims.claim(key, contact.get("id"))
                 return plan
         if decision.action == "ambiguous" and self.ambiguous_match != "create":
             raise RecordRejected(
@@ -159,7 +148,10 @@ class Decider:
         unique: dict[Any, dict[str, Any]] = {}
         for contact in found:
             unique.setdefault(contact.get("id"), contact)
-        return [contact_candidate(contact, self.link_of(contact)) for contact in unique.values()]
+        return [
+            contact_candidate(contact, self.claims.client_of(contact))
+            for contact in unique.values()
+        ]
 
     def _confirm(
         self, candidate: MatchCandidate, census: KeyIndex, index: ContactIndex
@@ -172,7 +164,7 @@ class Decider:
 
         def clients_holding(kind: str, value: str) -> list[MatchCandidate]:
             return [
-                MatchCandidate(code, census.nif_of(code), self._client_link(code, index))
+                MatchCandidate(code, census.nif_of(code), self.claims.contact_of(code))
                 for code in census.holders(kind, value)
             ]
 
@@ -186,14 +178,6 @@ class Decider:
             destination="FactuSOL",
             self_key=candidate.key,
         )
-
-    def _client_link(self, code: int | str, index: ContactIndex) -> str | None:
-        """The contact a FactuSOL client is linked to (in Clientify, or claimed in this run)."""
-        claimed = self._claimed_by_code.get(str(code))
-        if claimed is not None:
-            return str(claimed)
-        linked = index.by_factusol_id(code)
-        return str(linked[0].get("id")) if linked else None
 
     def _contact(self, contact_id: Any, index: ContactIndex) -> dict[str, Any] | None:
         return index.get(contact_id) or self.pending.get(contact_id)

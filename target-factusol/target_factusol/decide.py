@@ -64,6 +64,7 @@ class Decider:
     def __init__(self, run: SyncRun, finder: Finder, codes: CodeAllocator) -> None:
         self.finder = finder
         self.codes = codes
+        self.claims = run.claims  # links made in this run, not in the index yet
         self.region = run.region
         self.tz = run.tz
         self.policy = run.settings.policy
@@ -110,7 +111,7 @@ class Decider:
         if match is not None and match.action == "link" and match.candidate is not None:
             code = int(match.candidate.key)
             row = rows.get(code)
-            if row is not None and self.finder.claim(code, item.contact_id):
+            if row is not None and self.claims.claim(code, item.contact_id):
                 merge = self._merge(item, row, None)
                 return plan.decided("link", code, row=row, how=match.how, claimed=True, merge=merge)
         if match is not None and match.action == "ambiguous" and self.ambiguous_match != "create":
@@ -162,7 +163,7 @@ class Decider:
         row = rows.get(code)
         if row is None or item.contact_id not in marker_ids(row.get("OBSCLI")):
             return False
-        self.finder.claim(code, item.contact_id)
+        self.claims.claim(code, item.contact_id)
         merge = self._merge(item, row, None)
         plan.decided("link", code, row=row, how="creation marker", claimed=True, merge=merge)
         return True
@@ -170,7 +171,7 @@ class Decider:
     def _create(self, plan: ContactPlan, item: Item) -> ContactPlan:
         self._check_creatable(item)
         code = self.codes.next()
-        self.finder.claim(code, item.contact_id)
+        self.claims.claim(code, item.contact_id)
         self.finder.remember_client(code, item.customer)
         return plan.decided("create", code, claimed=True)
 

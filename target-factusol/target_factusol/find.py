@@ -75,9 +75,6 @@ class Finder:
         self.log = run.log
         self._lock = threading.RLock()
         self._markers: dict[int, list[int]] | None = None
-        # clients linked in this run (or planned to be): code -> contact id, and back
-        self._claimed: dict[int, int] = {}
-        self._claimed_contacts: dict[int, int] = {}
 
     # ------------------------------------------------------------------ one contact
 
@@ -128,41 +125,6 @@ class Finder:
         found.update(cid for cid, named in batch.items() if named == code)
         return sorted(found)
 
-    def linked_to(self, code: int) -> str | None:
-        """The contact linked to client ``code`` (in Clientify, or claimed in this run)."""
-        with self._lock:
-            claimed = self._claimed.get(code)
-        if claimed is not None:
-            return str(claimed)
-        contacts = self.run.contact_index().by_factusol_id(code)
-        return str(contacts[0].get("id")) if contacts else None
-
-    def claim(self, code: int, contact_id: int) -> bool:
-        """Mark client ``code`` linked to ``contact_id`` for the rest of the run; False when
-        this run had already claimed it."""
-        with self._lock:
-            if code in self._claimed:
-                return False
-            self._claimed[code] = contact_id
-            self._claimed_contacts[contact_id] = code
-            return True
-
-    def release(self, code: int) -> None:
-        with self._lock:
-            contact_id = self._claimed.pop(code, None)
-            if contact_id is not None and self._claimed_contacts.get(contact_id) == code:
-                del self._claimed_contacts[contact_id]
-
-    def contact_link(self, contact: Mapping[str, Any]) -> str | None:
-        """The client a contact is linked to (its link field, or a claim of this run)."""
-        contact_id = contact.get("id")
-        with self._lock:
-            claimed = self._claimed_contacts.get(contact_id) if is_id(contact_id) else None
-        if claimed is not None:
-            return str(claimed)
-        code = link_code(custom_field_text(contact, self.link_field))
-        return None if code is None else str(code)
-
     # ------------------------------------------------------------------ matching
 
     def find_candidates(self, item: Item) -> None:
@@ -186,14 +148,14 @@ class Finder:
 
         def clients_holding(kind: str, key: str) -> list[MatchCandidate]:
             return [
-                MatchCandidate(code, keys.nif_of(code), self.linked_to(int(code)))
+                MatchCandidate(code, keys.nif_of(code), self.run.claims.contact_of(code))
                 for code in keys.holders(kind, key)
             ]
 
         def contacts_as_candidates(kind: str, key: str) -> list[MatchCandidate]:
             found = index.by_nif(key) if kind == "nif" else index.by_email(key)
             unique = {int(c["id"]): c for c in found if is_id(c.get("id"))}
-            return [contact_candidate(c, self.contact_link(c)) for c in unique.values()]
+            return [contact_candidate(c, self.run.claims.client_of(c)) for c in unique.values()]
 
         def confirm(client: MatchCandidate) -> MatchDecision:
             # the same rule from the client's side: it must find this contact, and only it

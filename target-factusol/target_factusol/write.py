@@ -51,6 +51,7 @@ class Writer:
         self.cl = run.clientify
         self.finder = finder
         self.codes = codes
+        self.claims = run.claims
         self.ledger = run.ledger
         self.summary = run.summary
         self.region = run.region
@@ -89,9 +90,9 @@ class Writer:
         if plan.code is None:
             return
         if plan.action == "link" and plan.claimed:
-            self.finder.release(plan.code)
+            self.claims.release(plan.code)
         elif plan.action == "create" and not plan.inserted and not plan.fixed:
-            self.finder.release(plan.code)
+            self.claims.release(plan.code)
             self.finder.forget_client(plan.code)
 
     # ------------------------------------------------------------------ linked pairs
@@ -163,9 +164,9 @@ class Writer:
         plan.inserted = not self.dry_run
         if code != planned and planned is not None:
             # Another writer held the planned code: the run's view must name the real one.
-            self.finder.release(planned)
+            self.claims.release(planned)
             self.finder.forget_client(planned)
-            self.finder.claim(code, item.contact_id)
+            self.claims.claim(code, item.contact_id)
             self.finder.remember_client(code, item.customer)
         plan.code = code
         self.finder.note_marker(item.contact_id, code)

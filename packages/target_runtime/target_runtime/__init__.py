@@ -6,6 +6,7 @@ Each target is a ``SyncRun`` subclass (its names and four hooks: ``prepare``, ``
 """
 
 from target_runtime import crash
+from target_runtime.claims import Claims
 from target_runtime.dates import factusol_time
 from target_runtime.errors import TargetStop
 from target_runtime.notes import note_conflicts
@@ -28,6 +29,7 @@ __all__ = [
     "DEFAULT_REGION",
     "MATCH_KEYS",
     "POLICIES",
+    "Claims",
     "Plan",
     "RunSettings",
     "RuntimeSink",

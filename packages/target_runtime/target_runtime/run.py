@@ -46,6 +46,7 @@ from factusol_api import FactusolError
 from sync_ledger import SyncLedger, open_ledger
 from sync_report import render_report_page
 
+from target_runtime.claims import Claims
 from target_runtime.errors import TargetStop
 from target_runtime.plan import Plan
 from target_runtime.settings import (
@@ -113,6 +114,7 @@ class SyncRun(ABC):
         self.received_at: float | None = None  # time.monotonic() of the batch's first record
         self._lock = threading.RLock()
         self._index: ContactIndex | None = None
+        self.claims = Claims(self.link_field, self.contact_index)
         self._census: KeyIndex | None = None
         self._streamed: KeyIndex | None = None  # the census without FactuSOL credentials
         self._link_field_missing = False

@@ -60,3 +60,23 @@ def test_settings_drift_names_what_differs() -> None:
         {"name": "dry_run", "value": True, "description": "y"},
     ]
     assert settings_drift(schema, settings) == ["dry_run: description", "dry_run: default"]
+
+
+def test_claims_are_one_state_for_both_directions() -> None:
+    from clientify_api import ContactIndex
+    from target_runtime import Claims
+
+    index = ContactIndex(field="factusol_id")
+    index.add({"id": 7, "custom_fields": [{"field": "factusol_id", "value": "0042"}]})
+    claims = Claims("factusol_id", lambda: index)
+
+    assert claims.contact_of(42) == "7"  # from Clientify
+    assert claims.client_of({"id": 7, "custom_fields": []}) is None
+    assert claims.claim(43, 8)
+    assert not claims.claim("043", 9)  # one client, one contact per run
+    assert claims.contact_of(43) == "8"
+    assert claims.client_of({"id": 8}) == "43"
+    assert claims.client_of({"id": 5, "custom_fields": [{"field": "factusol_id", "value": "x"}]})
+    claims.release(43)
+    assert claims.contact_of(43) is None
+    index.close()
