@@ -48,6 +48,7 @@ class ClientPlan(Plan):
     how: str | None = None  # why a link
     placeholder_id: int | None = None
     ledger: LedgerEntry | None = None
+    merge: MergeResult | None = None  # update, link: the merged values
     issues: list[FieldIssue] = field(default_factory=list)  # what the mapping could not read
 
     @property
@@ -106,6 +107,7 @@ class Decider:
             entry = ledger.get(int(desired.factusol_id))
             if entry is not None and entry.belongs_to(linked[0].get("id")):
                 plan.ledger = entry
+            plan.merge = self.merge(plan, linked[0])
             return plan
         if self.pending.by_factusol_id(key):
             # Only in a dry run: this code was already planned for creation in this run.
@@ -127,6 +129,7 @@ class Decider:
             if contact is not None:
                 plan.action, plan.contact, plan.how = "link", contact, decision.how
                 self.claims.claim(key, contact.get("id"))
+                plan.merge = self.merge(plan, contact)
                 return plan
         if decision.action == "ambiguous" and self.ambiguous_match != "create":
             raise RecordRejected(

@@ -108,11 +108,12 @@ class Writer:
     def _update(self, plan: ClientPlan) -> None:
         assert plan.desired is not None
         assert plan.contact is not None
-        contact = plan.contact
-        merge = self.decider.merge(plan, contact)
+        assert plan.merge is not None
+        contact, merge = plan.contact, plan.merge  # merged while deciding
         changes = self._changes(contact, plan, merge)
         if any("fetch detail" in issue.problem for issue in changes.issues):
-            # A list item without emails/phones/addresses (older accounts): read the detail.
+            # A list item without emails/phones/addresses (older accounts): read the detail,
+            # and merge again with what it holds.
             contact = self.client.get_contact(contact["id"])
             merge = self.decider.merge(plan, contact)
             changes = self._changes(contact, plan, merge)
