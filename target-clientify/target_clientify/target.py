@@ -5,6 +5,7 @@ from __future__ import annotations
 from singer_sdk import typing as th
 from target_runtime import (
     RuntimeTarget,
+    api_url,
     clientify_api_key,
     factusol_credentials,
     output_files,
@@ -29,12 +30,7 @@ class TargetClientify(RuntimeTarget):
 
     # Descriptions and defaults are those of meltano.yml (a test keeps them equal).
     config_jsonschema = th.PropertiesList(
-        th.Property(
-            "api_url",
-            th.StringType,
-            default="https://api.clientify.net/v1",
-            description="Clientify API v1 base URL.",
-        ),
+        api_url("api_url", "clientify", "Clientify API v1 base URL."),
         clientify_api_key("api_key", "Clientify API key."),
         shared("country"),
         shared(
@@ -89,14 +85,11 @@ class TargetClientify(RuntimeTarget):
         shared("max_workers", description="Concurrent writes (all under the rate limit)."),
         shared("index_cache_file"),
         shared("index_rescan_hours"),
-        th.Property(
+        api_url(
             "factusol_api_url",
-            th.StringType,
-            default="https://api.sdelsol.com",
-            description=(
-                "FactuSOL API base URL, read only: first-run matching counts how many clients "
-                "share a NIF or e-mail."
-            ),
+            "factusol",
+            "FactuSOL API base URL, read only: first-run matching counts how many clients "
+            "share a NIF or e-mail.",
         ),
         *factusol_credentials("factusol_", required=False),
         th.Property(

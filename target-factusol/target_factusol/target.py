@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from singer_sdk import typing as th
 from target_runtime import RuntimeTarget
-from target_runtime.settings import clientify_api_key, factusol_credentials, output_files, shared
+from target_runtime.settings import (
+    api_url,
+    clientify_api_key,
+    factusol_credentials,
+    output_files,
+    shared,
+)
 
 from target_factusol.sinks import ContactsSink, FactusolRun
 
@@ -18,11 +24,8 @@ class TargetFactusol(RuntimeTarget):
 
     # Same names, order, descriptions and defaults as meltano.yml (a test keeps them in step).
     config_jsonschema = th.PropertiesList(
-        th.Property(
-            "api_url",
-            th.StringType,
-            default="https://api.sdelsol.com",
-            description="FactuSOL API base URL. HTTPS is required except on loopback.",
+        api_url(
+            "api_url", "factusol", "FactuSOL API base URL. HTTPS is required except on loopback."
         ),
         *factusol_credentials(),
         th.Property(
@@ -34,13 +37,10 @@ class TargetFactusol(RuntimeTarget):
                 "else the newest earlier one."
             ),
         ),
-        th.Property(
+        api_url(
             "clientify_api_url",
-            th.StringType,
-            default="https://api.clientify.net/v1",
-            description=(
-                "Clientify API base URL, for writing the new client code back to the contact."
-            ),
+            "clientify",
+            "Clientify API base URL, for writing the new client code back to the contact.",
         ),
         clientify_api_key(
             "clientify_api_key",

@@ -24,6 +24,7 @@ from singer_sdk import typing as th
 from target_runtime.errors import TargetStop
 
 DEFAULT_REGION = "ES"
+API_URLS = {"clientify": "https://api.clientify.net/v1", "factusol": "https://api.sdelsol.com"}
 MATCH_KEYS = ("nif", "email")
 POLICIES = ("newest", "factusol", "clientify")
 FACTUSOL_CREDENTIALS = ("codigo_fabricante", "codigo_cliente", "base_datos", "password")
@@ -63,6 +64,11 @@ def factusol_credentials(prefix: str = "", *, required: bool = True) -> list[th.
         )
         for name in FACTUSOL_CREDENTIALS
     ]
+
+
+def api_url(name: str, system: str, description: str) -> th.Property[Any]:
+    """The base URL setting of ``system`` (clientify, factusol), its default defined once."""
+    return th.Property(name, th.StringType, default=API_URLS[system], description=description)
 
 
 def clientify_api_key(name: str, description: str) -> th.Property[Any]:
@@ -321,7 +327,7 @@ def factusol_client(
     try:
         return FactusolClient(
             FactusolCredentials(**given),
-            api_url=_text(config, prefix + "api_url") or "https://api.sdelsol.com",
+            api_url=_text(config, prefix + "api_url") or API_URLS["factusol"],
             ejercicio=_text(config, prefix + "ejercicio") or "auto",
             timeout=settings.timeout,
             max_retries=settings.max_retries,
@@ -338,7 +344,7 @@ def clientify_client(
     try:
         return ClientifyClient(
             api_key=_text(config, prefix + "api_key"),
-            api_url=_text(config, prefix + "api_url") or "https://api.clientify.net/v1",
+            api_url=_text(config, prefix + "api_url") or API_URLS["clientify"],
             rate_limit=float(config.get(prefix + "rate_limit") or 5),
             timeout=settings.timeout,
             max_retries=settings.max_retries,
