@@ -288,6 +288,12 @@ def decide(job: str, environment: str | None, suffix: str | None, cwd: Path) -> 
     probe_path = PROBES.get(namespace)
     if probe_path is None:
         return RUN, f"{job}: no change probe for {tap}; run it"
+    backend = variables.get("MELTANO_STATE_BACKEND_URI") or str(
+        (project.get("state_backend") or {}).get("uri") or "systemdb"
+    )
+    if backend != "systemdb":
+        scheme = backend.split(":", 1)[0]  # never the rest: it may hold a credential
+        return RUN, f"{job}: state kept outside Meltano's database ({scheme}); run it"
     uri = variables.get("MELTANO_DATABASE_URI") or (
         f"sqlite:///{project_dir / '.meltano' / 'meltano.db'}"
     )

@@ -181,6 +181,11 @@ def test_any_doubt_runs_the_job(
     assert "refused-key-71c2" not in line
     assert main(["no-such-job"]) == 0
     assert "defines no job 'no-such-job'" in lines(capsys)[0]
+    monkeypatch.setenv("MELTANO_STATE_BACKEND_URI", "s3://bucket/state")
+    assert main(["clientify-to-factusol"]) == 0
+    assert lines(capsys) == [
+        "clientify-to-factusol: state kept outside Meltano's database (s3); run it"
+    ]
 
 
 def test_the_probe_runs_in_the_taps_own_python_when_not_importable_here(
