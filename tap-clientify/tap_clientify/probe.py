@@ -4,8 +4,9 @@ A scheduler polling every few minutes calls :func:`has_changes` and starts
 ``meltano run tap-clientify ...`` only when it answers True. It reads the bookmark as the stream
 does (``window.py``), asks with the stream's own filter (``modified[gte]`` through
 ``ClientifyClient.iter_contacts``, which checks every record against it) and imports no
-singer_sdk: usually one call (``page_size=1``), two when several contacts share the bookmark's
-second.
+singer_sdk: one call (``page_size=1``) when nothing changed, two at most (the second reads the
+first page whole when the one contact the first showed is not newer than the bookmark but
+the count says there are more).
 
 Why the bookmark and not the stream's window (bookmark minus ``BOOKMARK_OVERLAP``): the overlap
 holds what the last run already read (its newest contact at least), so "anything in the window"
@@ -94,7 +95,8 @@ def _changed_since(client: ClientifyClient, since: datetime, mark: datetime, mos
     if count is None or count > most:
         logger.info("probe: cannot tell from one page (count %s); a change", count)
         return True
-    # Several contacts in the bookmark's second (a bulk write): read them all, one page.
+    # More than the bookmark's own contact since its second (a change, or a bulk write in
+    # that second): read them all, one page.
     client.page_size = count
     contacts, count = _first_page(client, since)
     if _any_newer(contacts, mark) or count is None or count > len(contacts):
