@@ -669,3 +669,19 @@ def test_shared_session_can_be_injected():
     responses.get(f"{API}/contacts/1/", json=contact(1))
     assert client.get_contact(1)["id"] == 1
     client.close()
+
+
+def test_importing_the_client_does_not_load_sqlalchemy() -> None:
+    """A change probe imports the client every few minutes: the index's SQLAlchemy (~0.2 CPU-s)
+    loads only when an index is built."""
+    import subprocess
+    import sys
+
+    code = "import sys, clientify_api; clientify_api.ClientifyClient; print('sqlalchemy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    code = (
+        "import sys, clientify_api; clientify_api.ContactIndex; print('sqlalchemy' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
