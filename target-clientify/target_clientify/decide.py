@@ -118,6 +118,8 @@ class Decider:
             # A contact carrying the link: the existing rules, even after a deletion (the
             # link moved, e.g. Clientify merged the deleted contact into this one).
             plan.action, plan.contact = "update", self._complete(linked[0], index)
+            if mark is not None and mark.kind == "deleted_in_clientify":
+                plan.mark = mark  # a contact carries the link again: the mark is lifted
             if entry is not None and entry.belongs_to(linked[0].get("id")):
                 plan.ledger = entry
             plan.merge = self.merge(plan, plan.contact)

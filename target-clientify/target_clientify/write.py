@@ -33,6 +33,7 @@ from customer_sync import (
     customer_from_contact,
     next_base,
 )
+from sync_ledger import HistoryEvent
 from target_runtime import SyncRun, TargetStop, crash, note_conflicts
 
 from target_clientify.decide import ClientPlan, Decider
@@ -70,6 +71,7 @@ class Writer:
                 plan.note("unchanged", plan.key, reason=plan.reason)
             else:
                 self._update(plan)
+                self._lift(plan)
         except ClientifyValidationError as exc:
             raise RecordRejected(f"Clientify refused it: {exc}", code="api_refused") from None
         except ClientifyNotFoundError as exc:
@@ -91,6 +93,24 @@ class Writer:
                 plan.key,
                 reason="forgotten (fcsync-forget): never pulled back into Clientify; "
                 f"fcsync-relink --client {plan.key} brings it back",
+            )
+
+    def _lift(self, plan: ClientPlan) -> None:
+        """A client marked deleted in Clientify whose link a contact carries again (a user
+        linked it by hand): synced by the existing rules, the mark lifted."""
+        history = self.memory.history
+        if plan.mark is None or self.dry_run or history is None or plan.contact is None:
+            return
+        if history.unmark(int(plan.key)) is not None:
+            self.memory.record(
+                [
+                    HistoryEvent(
+                        "relinked",
+                        code=int(plan.key),
+                        contact_id=str(plan.contact.get("id")),
+                        detail={"was": plan.mark.kind, "by": "a contact carries the link"},
+                    )
+                ]
             )
 
     def _kept_deleted(self, plan: ClientPlan) -> None:

@@ -122,6 +122,33 @@ def test_merged_away_without_a_survivor_carrying_the_link_is_a_deletion(
     assert marks(config)[101].kind == "deleted_in_clientify"
 
 
+def test_a_contact_linked_again_by_hand_lifts_the_mark(
+    clientify: SandboxProcess,
+    run_target: RunTarget,
+    synced: dict[int, Any],
+    config: dict[str, Any],
+) -> None:
+    clientify.admin("DELETE", f"contacts/{synced[101]}")
+    run_target("new_clients.singer")
+    assert marks(config)[101].kind == "deleted_in_clientify"
+    again = admin_contact(
+        clientify,
+        first_name="Talleres Pérez S.L.",
+        custom_fields=[{"field": "factusol_id", "value": "101"}],
+    )
+
+    run_target("new_clients.singer")
+
+    assert 101 not in marks(config)
+    assert one(clientify, 101)["id"] == again["id"]
+    ledger = open_scope(config["ledger_uri"], None)
+    try:
+        reasons = [e.reason for e in CustomerHistory(ledger).events(codes=[101])]
+    finally:
+        ledger.close()
+    assert reasons.index("deleted_in_clientify") < reasons.index("relinked")
+
+
 def test_relink_brings_the_client_back_and_the_dry_run_shows_it(
     clientify: SandboxProcess,
     run_target: RunTarget,
