@@ -77,6 +77,13 @@ class Writer:
         except ClientifyNotFoundError as exc:
             if plan.contact is not None:
                 self.index().remove(plan.contact)
+                if plan.ledger is not None and self._deleted(plan.contact):
+                    # The index did not know yet (a kept cache whose count still matched):
+                    # the write found the linked contact deleted. The same decision as below.
+                    plan.lines = [line for line in plan.lines if line[0] != "conflict"]
+                    plan.deleted_contact = str(plan.contact.get("id"))
+                    self._kept_deleted(plan)
+                    return
             raise RecordRejected(
                 f"contact vanished during the run (deleted in Clientify: the next run keeps "
                 f"the deletion unless another contact carries the link): {exc}",
@@ -84,6 +91,15 @@ class Writer:
             ) from None
 
     # ------------------------------------------------------------------ decisions kept
+
+    def _deleted(self, contact: Mapping[str, Any]) -> bool:
+        """Whether the contact is gone (one read, only after a 404 on a write: a sub-resource
+        item missing is not the contact missing)."""
+        try:
+            self.client.get_contact(contact["id"])
+        except ClientifyNotFoundError:
+            return True
+        return False
 
     def _forgotten(self, plan: ClientPlan) -> None:
         """A person forgotten on request: skipped quietly (a dry run's plan says why)."""

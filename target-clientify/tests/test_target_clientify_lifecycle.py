@@ -11,6 +11,7 @@ import pytest
 from customer_records.cli import open_scope, relink_main
 from sandbox.launcher import SandboxProcess
 from sync_ledger import CustomerHistory
+from target_runtime import SyncRun
 
 from .conftest import RunTarget, fixture_text
 from .test_target_clientify_sandbox import admin_contact, by_code, one, writes
@@ -80,6 +81,37 @@ def test_an_edit_in_factusol_after_the_deletion_does_not_bring_it_back(
 
     assert 101 not in by_code(clientify)
     assert kept(out.plan) == []
+
+
+def test_a_contact_deleted_during_the_run_is_found_by_the_write(
+    clientify: SandboxProcess,
+    run_target: RunTarget,
+    synced: dict[int, Any],
+    config: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # deleted after the run indexed the contacts, before it writes to it
+    load = SyncRun.contact_index
+
+    def index_then_delete(run: SyncRun) -> Any:
+        index = load(run)
+        if clientify.admin("GET", "contacts")["contacts"][0]["id"] == synced[101]:
+            clientify.admin("DELETE", f"contacts/{synced[101]}")
+        return index
+
+    monkeypatch.setattr(SyncRun, "contact_index", index_then_delete)
+    edited = fixture_text("new_clients.singer").replace("Calle Mayor, 1", "Calle Mayor, 99")
+
+    out = run_target(edited)
+
+    assert 101 not in by_code(clientify)
+    assert kept(out.plan) == [(101, synced[101])]
+    assert [r for r in out.rejects if r["type"] == "RECORD"] == []
+    assert marks(config)[101].kind == "deleted_in_clientify"
+    monkeypatch.undo()
+    again = run_target(edited)
+    assert kept(again.plan) == []
+    assert 101 not in by_code(clientify)
 
 
 def test_merged_away_contact_moves_the_link_to_the_contact_carrying_it(
