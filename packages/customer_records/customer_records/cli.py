@@ -129,11 +129,20 @@ def forget_main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("query", help="the person's CODCLI, NIF or e-mail")
     parser.add_argument("--output-dir", default="output", help="the sync's output directory")
+    parser.add_argument(
+        "--index-cache",
+        default=os.environ.get("TARGET_CLIENTIFY_INDEX_CACHE_FILE"),
+        help="the targets' index_cache_file when it is not under the output directory nor in "
+        "the ledger's database (a SQLite path or a URL); default "
+        "$TARGET_CLIENTIFY_INDEX_CACHE_FILE",
+    )
     _common(parser)
     args = parser.parse_args(argv)
     ledger = open_scope(args.ledger_uri, args.scope)
     try:
-        result = forget_person(args.query, ledger=ledger, output_dir=args.output_dir)
+        result = forget_person(
+            args.query, ledger=ledger, output_dir=args.output_dir, index_cache=args.index_cache
+        )
     finally:
         ledger.close()
     if not result.codes:
