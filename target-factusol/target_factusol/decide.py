@@ -76,6 +76,14 @@ class Decider:
         self.ambiguous_match = run.settings.ambiguous_match
         self.memory = run.memory
         self.said: set[int] = set()  # deletions this run already reported (a contact seen twice)
+        self._contacts: tuple[object, dict[str, Mark]] = (None, {})
+
+    def _by_contact(self, marks: Mapping[int, Mark]) -> dict[str, Mark]:
+        """The marks by contact id, built once per load of the marks (not once per contact)."""
+        if self._contacts[0] is not marks:
+            by_id = {m.contact_id: m for m in marks.values() if m.contact_id is not None}
+            self._contacts = (marks, by_id)
+        return self._contacts[1]
 
     def kept(self, plan: ContactPlan) -> ContactPlan:
         """A decision kept in the ledger's marks, before anything is read for the contact.
@@ -90,7 +98,7 @@ class Decider:
         marks = self.memory.marks
         mark = marks.get(item.code) if item.code is not None else None
         if mark is None and item.code is None:
-            mark = _by_contact(marks, item.contact_id)
+            mark = self._by_contact(marks).get(str(item.contact_id))
             if mark is not None and mark.kind in ("forgotten", "deleted_in_factusol"):
                 return plan.decided("skip", mark.code)
             return plan
@@ -234,11 +242,6 @@ class Decider:
             policy=self.policy,
             tz=self.tz,
         )
-
-
-def _by_contact(marks: Mapping[int, Mark], contact_id: int) -> Mark | None:
-    wanted = str(contact_id)
-    return next((mark for mark in marks.values() if mark.contact_id == wanted), None)
 
 
 def _forgotten(marks: Mapping[int, Mark], code: int) -> bool:
