@@ -145,3 +145,19 @@ def test_forgotten_client_is_skipped_quietly(harness: Harness) -> None:
     assert out.plan == []
     assert out.report["counts"]["rejected"] == 0
     assert harness.writes() == {"factusol": [], "clientify": []}
+
+
+def test_detecting_the_deletion_costs_no_extra_read(harness: Harness) -> None:
+    old_client_501(harness)
+    msgs = messages("linked_contact_changed")
+    harness.put_contacts(msgs)
+    harness.run(msgs)
+    steady = harness.run(harness.current_messages()).report["api_calls"]
+    harness.fs.admin("DELETE", f"clients/{CODE}")
+
+    deleted = harness.run(harness.current_messages()).report["api_calls"]
+
+    # the batch's rows are read by code anyway: a missing one is the deletion
+    assert deleted.get("factusol_read", 0) <= steady.get("factusol_read", 0)
+    assert deleted.get("factusol_query", 0) <= steady.get("factusol_query", 0)
+    assert deleted.get("factusol_write", 0) == 0
