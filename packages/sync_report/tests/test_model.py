@@ -270,3 +270,27 @@ def test_deletions_respected_are_listed_and_rendered(tmp_path: Path) -> None:
     page = render_report_page(tmp_path).read_text("utf-8")
     assert 'data-action="kept_deleted"' in page
     assert "Nothing to review" not in page
+
+
+def test_a_deletion_respected_is_listed_and_its_client_linked(tmp_path: Path) -> None:
+    from sync_report import render_report_page
+
+    write_lines(tmp_path / "reports" / "target-factusol.json", {"status": "ok"})
+    reason = "client 501 was deleted in FactuSOL: the contact is kept"
+    write_lines(
+        tmp_path / "plans" / "target-factusol.jsonl",
+        {"action": "kept_deleted", "key": 135, "target_id": 501, "reason": reason},
+    )
+    view = load_job(tmp_path, FACTUSOL)
+    assert [(k.key, k.target_id, k.reason) for k in view.kept] == [("135", "501", reason)]
+    assert view.totals["kept"] == 1
+
+    def steps(codes: set[int]) -> dict[int, list[dict[str, object]]]:
+        return {
+            code: [{"at": "2026-12-01T10:00:00+00:00", "reason": "deleted_in_factusol"}]
+            for code in codes
+        }
+
+    page = render_report_page(tmp_path, history=steps).read_text("utf-8")
+    assert 'data-action="kept_deleted"' in page
+    assert 'href="customers/501.html"' in page
