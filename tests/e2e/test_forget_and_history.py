@@ -169,11 +169,6 @@ def test_history_shows_each_step_then_forget_leaves_no_trace_and_the_mark_holds(
         assert pg_traces(project.sync_state_uri, LEDGER_TABLES) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="target-clientify does not honour the `forgotten` mark yet (issue 25, its side): "
-    "it creates the person's contact again; remove this marker once it does",
-)
 def test_forgotten_person_is_not_brought_back_into_clientify(project: Project) -> None:
     code, contact_id = synced_with_a_conflict(project)
     forget(project, code, contact_id)
