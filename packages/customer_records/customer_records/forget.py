@@ -197,7 +197,7 @@ def _scrub_directory(root: Path, keys: set[str], result: ForgetResult, ledger: S
             own.unlink()
             result.files_changed.append(own)
     for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
-        if path.name.endswith(_SQLITE_SIDECARS):
+        if path.name.endswith(_SQLITE_SIDECARS) or _meltanos(path, root):
             continue
         if path.suffix in _SQLITE_SUFFIXES:
             if ledger_file is not None and path.resolve() == ledger_file:
@@ -215,6 +215,13 @@ def _scrub_directory(root: Path, keys: set[str], result: ForgetResult, ledger: S
 
         render_report_page(root)
         result.files_changed.append(page)
+
+
+def _meltanos(path: Path, root: Path) -> bool:
+    """Meltano's own files (its system database, its `.meltano` directory) hold job state and
+    bookmarks, never a person's values: a row deleted there could break the next run."""
+    parts = path.relative_to(root).parts
+    return path.name == "meltano.db" or ".meltano" in parts
 
 
 def _scrub_text(path: Path, keys: set[str], result: ForgetResult) -> bool:
