@@ -196,6 +196,9 @@ def meltano_command(
         meltano_executable(tenants),
         f"--environment={company.environment}",
         "run",
+        # The targets' job lock keeps runs apart and is free the moment a run dies; Meltano's
+        # own check would block a SIGKILLed job's next runs for 5 minutes (stale heartbeat).
+        "--force",
         direction.meltano_job(full=full),
         "--state-id-suffix",
         company.id,

@@ -76,7 +76,8 @@ def main() -> int:
         print("2026-01-01T00:00:01Z [warning  ] tap-x        slow API", flush=True)
         time.sleep(120)
         return 0
-    job = sys.argv[sys.argv.index("run") + 1]
+    after_run = sys.argv[sys.argv.index("run") + 1 :]
+    job = next(arg for arg in after_run if not arg.startswith("-"))  # past "--force"
     target = "TARGET_CLIENTIFY" if job.startswith("factusol-to") else "TARGET_FACTUSOL"
     report = Path(os.environ[f"{target}_REPORT_FILE"])
     report.parent.mkdir(parents=True, exist_ok=True)

@@ -85,6 +85,7 @@ def test_a_job_runs_meltano_for_its_company_and_records_the_report(
     assert run.tags["clientify_account"] == "acme"
     (call,) = fake_calls(tmp_path)
     assert call["argv"][2:] == [
+        "--force",
         "factusol-to-clientify-full",
         "--state-id-suffix",
         "acme",

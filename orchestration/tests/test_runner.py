@@ -175,6 +175,7 @@ def test_a_run_calls_meltano_with_the_company_suffix_and_run_id_and_reads_its_re
     assert call["argv"] == [
         "--environment=prod",
         "run",
+        "--force",  # the targets' job lock, not Meltano's stale-job check, keeps runs apart
         "factusol-to-clientify-full",
         "--state-id-suffix",
         "acme",

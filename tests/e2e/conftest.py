@@ -49,6 +49,7 @@ ON_POSTGRESQL: dict[str, set[str] | None] = {
         "test_target_killed_mid_run_then_rerun_ends_like_an_uninterrupted_run",
         "test_killed_between_a_client_update_and_the_ledger_update",
     },
+    "test_overlap.py": {"test_a_run_killed_with_sigkill_leaves_nothing_that_blocks_the_next"},
 }
 
 
