@@ -3,7 +3,8 @@
 The API is a table-level SQL gateway, not a REST API (reference §1): every call is a POST with a
 JSON body, every answer an envelope ``{"resultado": …, "respuesta": "OK" | <code>}``, nearly always
 with HTTP 200 (reference §4, §8). This module owns login and token renewal, the envelope, retries,
-row decoding and the F_CLI helpers used by tap-factusol and target-factusol.
+row decoding; the F_CLI helpers used by tap-factusol and target-factusol are in
+``client_table`` and the checking of written records in ``registro``.
 """
 
 from __future__ import annotations
@@ -15,21 +16,19 @@ import email.utils
 import ipaddress
 import json
 import logging
-import math
 import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import requests
 
-from factusol_api.columns import F_CLI_COLUMNS, F_CLI_PRIMARY_KEY, TABLE_COLUMNS, ColumnSpec
+from factusol_api.client_table import ClientTableMixin
 from factusol_api.errors import (
     FactusolAuthError,
     FactusolDatabaseMissingError,
@@ -38,17 +37,21 @@ from factusol_api.errors import (
     FactusolRecordExistsError,
     FactusolTransientError,
 )
-from factusol_api.sql import sql_columns, sql_identifier, sql_int
+from factusol_api.registro import build_registro
+from factusol_api.registro import prepare_row as prepare_row  # importable from here, as before
+from factusol_api.routes import (
+    ROUTE_INSERT,
+    ROUTE_LOAD_TABLE,
+    ROUTE_LOGIN,
+    ROUTE_QUERY,
+    ROUTE_UPDATE,
+)
+from factusol_api.sql import sql_identifier
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.sdelsol.com"
 
-ROUTE_LOGIN = "/login/Autenticar"
-ROUTE_LOAD_TABLE = "/admin/CargaTabla"
-ROUTE_QUERY = "/admin/LanzarConsulta"
-ROUTE_INSERT = "/admin/EscribirRegistro"
-ROUTE_UPDATE = "/admin/ActualizarRegistro"
 
 # Renew this long before the JWT's exp; without exp assume the token lasts this long
 # (tokens live ~3 minutes, reference §3.2 and §11).
@@ -57,10 +60,7 @@ TOKEN_DEFAULT_TTL_S = 150.0
 # ejercicio="auto" looks back at most this many years (reference §11 "Year rollover").
 EJERCICIO_PROBE_YEARS = 5
 
-_INT_RANGES = {2: (-(2**15), 2**15 - 1), 4: (-(2**31), 2**31 - 1)}
 _YEAR_RE = re.compile(r"[0-9]{4}")
-# Write records must not carry a NUL: it cannot be stored in an Access/SQL Server text column.
-_NUL = "\x00"
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,7 @@ class _Relogin(Exception):
     """Internal: the token was refused; log in again."""
 
 
-class FactusolClient:
+class FactusolClient(ClientTableMixin):
     """Client for one FactuSOL company database (one credential set).
 
     Args:
@@ -521,255 +521,12 @@ class FactusolClient:
             kind="write",
         )
 
-    # ------------------------------------------------------------------ F_CLI helpers
-
-    def iter_client_pages(
-        self,
-        *,
-        page_size: int = 500,
-        columns: Sequence[str] | None = None,
-        after_code: int = 0,
-    ) -> Iterator[list[dict[str, Any]]]:
-        """Yield F_CLI rows one keyset page at a time, in ascending CODCLI order.
-
-        Each page is ``SELECT TOP n <cols> FROM F_CLI WHERE CODCLI > <last> ORDER BY CODCLI``
-        (``LanzarConsulta``): there is no LIMIT/OFFSET (reference §5.1), and keyset pages stay
-        correct while rows are inserted. Pages are fetched lazily, so memory holds one page.
-        ``columns=None`` selects ``*``; otherwise CODCLI is always included.
-        """
-        if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
-            raise ValueError("page_size must be a positive integer")
-        if columns is None:
-            projection = "*"
-        else:
-            names = sql_columns(columns, F_CLI_COLUMNS)
-            if F_CLI_PRIMARY_KEY not in names:
-                names.insert(0, F_CLI_PRIMARY_KEY)
-            projection = ", ".join(dict.fromkeys(names))
-        last = int(sql_int(after_code))
-        first = True
-        while True:
-            # Safe: page_size and last are ints, projection is whitelisted column names.
-            sql = f"SELECT TOP {page_size} {projection} FROM F_CLI WHERE CODCLI > {last}"  # noqa: S608
-            rows = self.query(sql + " ORDER BY CODCLI")
-            if not rows:
-                if first and columns is not None:
-                    self._check_projection_not_silently_empty(last, projection)
-                return
-            first = False
-            high = max(int(sql_int(row.get(F_CLI_PRIMARY_KEY))) for row in rows)
-            if high <= last:
-                raise FactusolError(
-                    f"keyset paging of F_CLI did not advance past CODCLI {last}", route=ROUTE_QUERY
-                )
-            yield rows
-            if len(rows) < page_size:
-                return
-            last = high
-
-    def _check_projection_not_silently_empty(self, last: int, projection: str) -> None:
-        # A column the server lacks makes a read return null, not an error (reference §5.1):
-        # tell that apart from "no rows" with a query that names only CODCLI.
-        probe = self.query(f"SELECT TOP 1 CODCLI FROM F_CLI WHERE CODCLI > {last}")  # noqa: S608
-        if probe:
-            raise FactusolError(
-                f"F_CLI read of columns {projection} returned no rows although F_CLI has "
-                "rows; a column probably does not exist in this database",
-                route=ROUTE_QUERY,
-            )
-
-    def iter_clients(
-        self,
-        *,
-        page_size: int = 500,
-        columns: Sequence[str] | None = None,
-        after_code: int = 0,
-    ) -> Iterator[dict[str, Any]]:
-        """Yield F_CLI rows one by one in ascending CODCLI order (see :meth:`iter_client_pages`)."""
-        for page in self.iter_client_pages(
-            page_size=page_size, columns=columns, after_code=after_code
-        ):
-            yield from page
-
-    def newest_clients(
-        self, top: int, *, columns: Sequence[str] | None = None
-    ) -> list[dict[str, Any]]:
-        """The ``top`` most recently modified clients, newest first (one ``LanzarConsulta``).
-
-        ``SELECT TOP n <cols> FROM F_CLI WHERE FUMCLI IS NOT NULL ORDER BY FUMCLI DESC,
-        CODCLI DESC``: no date literal (their syntax is unconfirmed, reference §8.4 item 6); NULLs
-        are filtered out whatever end they sort to (§9); the key ends the ORDER BY so ``TOP``
-        never returns a tie group (Access returns every row tied at the cut, §9). ``columns=None``
-        selects ``*``; otherwise CODCLI and FUMCLI are always included. The caller must check the
-        order it got: the engine's date ordering is not confirmed.
-        """
-        size = int(sql_int(top))
-        if size < 1:
-            raise ValueError("top must be a positive integer")
-        if columns is None:
-            projection = "*"
-        else:
-            names = sql_columns(columns, F_CLI_COLUMNS)
-            projection = ", ".join(dict.fromkeys([F_CLI_PRIMARY_KEY, "FUMCLI", *names]))
-        # Safe: size is an int, projection is whitelisted column names.
-        return self.query(
-            f"SELECT TOP {size} {projection} FROM F_CLI WHERE FUMCLI IS NOT NULL "  # noqa: S608
-            "ORDER BY FUMCLI DESC, CODCLI DESC"
-        )
-
-    def get_clients(self, codes: Iterable[int], *, batch_size: int = 500) -> list[dict[str, Any]]:
-        """Fetch full F_CLI rows by CODCLI (``CargaTabla`` with ``CODCLI IN (…)``), sorted by code.
-
-        Codes that do not exist are simply absent from the result.
-
-        Raises:
-            ValueError: a code is not an integer (checked before any call).
-        """
-        if batch_size < 1:
-            raise ValueError("batch_size must be a positive integer")
-        wanted = sorted({int(sql_int(code)) for code in codes})
-        rows: list[dict[str, Any]] = []
-        for start in range(0, len(wanted), batch_size):
-            batch = wanted[start : start + batch_size]
-            rows.extend(self.load_table("F_CLI", f"CODCLI IN ({', '.join(str(c) for c in batch)})"))
-        rows.sort(key=lambda row: int(sql_int(row.get(F_CLI_PRIMARY_KEY))))
-        return rows
-
-    def max_client_code(self) -> int:
-        """Return the highest CODCLI, 0 when F_CLI is empty (for ``MAX+1`` numbering, §5.4)."""
-        rows = self.query("SELECT TOP 1 CODCLI FROM F_CLI ORDER BY CODCLI DESC")
-        if not rows:
-            return 0
-        return int(sql_int(rows[0].get(F_CLI_PRIMARY_KEY)))
-
-    def insert_client(self, row: Mapping[str, Any]) -> None:
-        """Insert one F_CLI row; CODCLI is required (the API never assigns it, §5.4)."""
-        self.insert("F_CLI", row)
-
-    def update_client(self, row: Mapping[str, Any]) -> None:
-        """Update one F_CLI row by CODCLI with the other columns of ``row``."""
-        self.update("F_CLI", row)
-
     # ------------------------------------------------------------------ write preparation
 
     def _registro(
         self, table: str, record: Mapping[str, Any], *, operation: str
     ) -> list[dict[str, Any]]:
-        sql_identifier(table)
-        columns = TABLE_COLUMNS.get(table.upper())
-        if columns is None:
-            # A table we have no column list for: only check names are plain identifiers.
-            registro = []
-            for name, value in record.items():
-                sql_identifier(name)
-                registro.append({"columna": name, "dato": _generic_value(value)})
-            if not registro:
-                raise ValueError(f"{operation} into {table}: empty record")
-            return registro
-        return prepare_row(table.upper(), columns, record, operation=operation)
-
-
-def prepare_row(
-    table: str,
-    columns: Mapping[str, ColumnSpec],
-    record: Mapping[str, Any],
-    *,
-    operation: str,
-) -> list[dict[str, Any]]:
-    """Build a checked ``registro`` for a known table.
-
-    Only existing columns are accepted (one unknown column fails the whole write, reference §5.4);
-    text is cut to the column size with a warning naming column and key, never the value; dates
-    are sent as ``YYYY-MM-DD`` (the one format with tested inserts, §5.4); ``None`` leaves a
-    column out of the write.
-
-    Raises:
-        ValueError: unknown columns, a missing or non-integer key, or a value of the wrong type.
-    """
-    canonical = sql_columns(record.keys(), columns)
-    values = dict(zip(canonical, record.values(), strict=True))
-    if len(values) != len(canonical):
-        raise ValueError(f"{operation} into {table}: a column is given twice")
-    key_value = values.get(F_CLI_PRIMARY_KEY)
-    if key_value is None:
-        raise ValueError(f"{operation} into {table}: {F_CLI_PRIMARY_KEY} is required")
-    code = int(sql_int(key_value))
-    if code <= 0:
-        raise ValueError(f"{operation} into {table}: {F_CLI_PRIMARY_KEY} must be positive")
-    registro: list[dict[str, Any]] = []
-    for name, value in values.items():
-        if value is None:
-            continue
-        spec = columns[name]
-        registro.append({"columna": name, "dato": _fit(spec, value, table=table, code=code)})
-    if operation == "update" and len(registro) < 2:
-        raise ValueError(f"update of {table} {code}: nothing to update besides the key")
-    return registro
-
-
-def _fit(spec: ColumnSpec, value: Any, *, table: str, code: int) -> Any:
-    where = f"{table}.{spec.name} (CODCLI {code})"
-    if spec.kind == "int":
-        try:
-            number = int(sql_int(int(value) if isinstance(value, bool) else value))
-        except ValueError:
-            raise ValueError(f"{where}: expected an integer") from None
-        low, high = _INT_RANGES.get(spec.size or 4, _INT_RANGES[4])
-        if not low <= number <= high:
-            raise ValueError(f"{where}: integer out of range for the column")
-        return number
-    if spec.kind == "money":
-        if isinstance(value, bool):
-            raise ValueError(f"{where}: expected a number")
-        try:
-            number_f = float(Decimal(value) if isinstance(value, str) else value)
-        except (ValueError, TypeError, ArithmeticError):
-            raise ValueError(f"{where}: expected a number") from None
-        if not math.isfinite(number_f):
-            raise ValueError(f"{where}: expected a finite number")
-        return number_f
-    if spec.kind == "datetime":
-        return _date_string(value, where)
-    text = value if isinstance(value, str) else str(value)
-    if _NUL in text:
-        raise ValueError(f"{where}: text contains a NUL character")
-    if spec.size is not None and len(text) > spec.size:
-        logger.warning(
-            "%s.%s truncated from %d to %d characters for CODCLI %s",
-            table,
-            spec.name,
-            len(text),
-            spec.size,
-            code,
-        )
-        text = text[: spec.size]
-    return text
-
-
-def _date_string(value: Any, where: str) -> str:
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            if len(text) == 10:
-                return dt.date.fromisoformat(text).isoformat()
-            return dt.datetime.fromisoformat(text.replace(" ", "T", 1)).date().isoformat()
-        except ValueError:
-            pass
-    raise ValueError(f"{where}: expected a date (YYYY-MM-DD)")
-
-
-def _generic_value(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    return value
+        return build_registro(table, record, operation=operation)
 
 
 def _error_for(code: str, route: str) -> FactusolError:

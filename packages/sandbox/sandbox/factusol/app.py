@@ -19,32 +19,24 @@ import base64
 import binascii
 import datetime as dt
 import hashlib
-import json
-import math
 import urllib.parse
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import jwt
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, MapAdapter
 
 from sandbox.common import ADMIN_PREFIX, SandboxState, install
-from sandbox.factusol import seed as seeding
-from sandbox.factusol import sql
-from sandbox.factusol.schema import (
-    PRIMARY_KEYS,
-    CastError,
-    Column,
-    cast_value,
-    columns_by_name,
-    find_table,
-    format_date,
-)
-from sandbox.factusol.storage import AlreadyExists, Store, valid_base, valid_year
+from sandbox.factusol.admin_routes import add_admin_routes
+from sandbox.factusol.api_routes import add_api_routes
+from sandbox.factusol.responses import _field, _message
+from sandbox.factusol.responses import envelope as envelope  # importable from here, as before
+from sandbox.factusol.responses import rows_response as rows_response
+from sandbox.factusol.schema import Column, cast_value, format_date
+from sandbox.factusol.storage import Store, valid_base, valid_year
 
 DEFAULTS = {
     "codigo_fabricante": "1234",
@@ -126,106 +118,6 @@ class _CaseInsensitiveMap(Map):
 
 class _FactusolFlask(Flask):
     url_map_class = _CaseInsensitiveMap
-
-
-# -- responses ---------------------------------------------------------------------------------
-def _json(payload: Any, status: int = 200) -> Response:
-    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    return Response(body, status=status, content_type="application/json; charset=utf-8")
-
-
-def envelope(resultado: Any, respuesta: str = "OK") -> Response:
-    """The envelope of every API answer, HTTP 200 even for errors (§4, §8.1)."""
-    return _json({"resultado": resultado, "respuesta": respuesta})
-
-
-def rows_response(names: list[str], rows: list[tuple[Any, ...]]) -> Response:
-    """Rows as lists of {columna, dato} in column order; zero rows -> null (§4).
-
-    A full F_CLI read is one response (§8.3: no paging), 205 cells a row, so the JSON is built
-    by hand and streamed instead of going through 20 million dicts for 100k clients.
-    """
-    if not rows:
-        return envelope(None)
-    prefixes = [f'{{"columna":{_encode_str(n)},"dato":' for n in names]
-
-    def generate() -> Iterator[str]:
-        yield '{"resultado":['
-        for start in range(0, len(rows), 500):
-            chunk = rows[start : start + 500]
-            text = ",".join(
-                "["
-                + ",".join([p + _encode_value(v) + "}" for p, v in zip(prefixes, row, strict=True)])
-                + "]"
-                for row in chunk
-            )
-            yield text if start == 0 else "," + text
-        yield '],"respuesta":"OK"}'
-
-    return Response(generate(), content_type="application/json; charset=utf-8")
-
-
-_encode_str: Callable[[str], str] = json.encoder.encode_basestring
-
-
-def _encode_value(value: Any) -> str:
-    kind = type(value)
-    if kind is str:
-        return _encode_str(value)
-    if kind is int:
-        return int.__repr__(value)
-    if value is None:
-        return "null"
-    if kind is float:
-        return float.__repr__(value) if math.isfinite(value) else "null"
-    if kind is bytes:
-        return _encode_str(value.decode("latin-1"))
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _message(text: str, status: int) -> Response:
-    """ASP.NET Web API error body (§8.1)."""
-    return _json({"Message": text}, status)
-
-
-def _lenient_json(text: str) -> Any:
-    """JSON, also accepting single-quoted strings as one PHP client sends (§2, Newtonsoft)."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    out, i, n = [], 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch in "'\"":
-            j, buf = i + 1, []
-            while j < n and text[j] != ch:
-                if text[j] == "\\" and j + 1 < n:
-                    buf.append(text[j : j + 2])
-                    j += 2
-                    continue
-                buf.append(text[j])
-                j += 1
-            raw = "".join(buf)
-            if ch == "'":
-                raw = raw.replace("\\'", "'").replace('"', '\\"')
-            out.append(f'"{raw}"')
-            i = j + 1
-        else:
-            out.append(ch)
-            i += 1
-    return json.loads("".join(out))
-
-
-def _field(body: dict[str, Any], name: str) -> Any:
-    """Model binding is case-insensitive in ASP.NET."""
-    if name in body:
-        return body[name]
-    lower = name.lower()
-    for key, value in body.items():
-        if isinstance(key, str) and key.lower() == lower:
-            return value
-    return None
 
 
 # -- the app -----------------------------------------------------------------------------------
@@ -388,8 +280,8 @@ def create_app(
     app.name = "factusol"
     app.extensions["factusol"] = emu
     install(app, state, fault_response=lambda kind: _fault_response(state, kind))
-    _api_routes(app, emu)
-    _admin_routes(app, emu)
+    add_api_routes(app, emu)
+    add_admin_routes(app, emu)
     _error_handlers(app)
     return app
 
@@ -405,299 +297,6 @@ def _fault_response(state: SandboxState, kind: str) -> Response:
     html = f"<html><head><title>{status} {titles[status]}</title></head><body>"
     html += f"<h1>{status} - {titles[status]}</h1></body></html>"
     return Response(html, status=status, content_type="text/html; charset=utf-8")
-
-
-def _api_routes(app: Flask, emu: FactusolEmulator) -> None:
-    def body_dict() -> dict[str, Any] | None:
-        text = request.get_data(as_text=True)
-        try:
-            body = _lenient_json(text) if text.strip() else {}
-        except ValueError:
-            return None
-        return body if isinstance(body, dict) else None
-
-    def guard() -> Response | dict[str, Any]:
-        """Auth (§3.3, §3.4), then the transient KO (§8.2), then the request body."""
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return _message("Authorization has been denied for this request.", 401)
-        if emu.check_token(token.strip()) is None:
-            return envelope("", "Unauthorized")
-        ko_rate = float(emu.switches.get("ko_rate") or 0)
-        if ko_rate and emu.state.rng.random() < ko_rate:
-            g.fault = "ko"
-            return envelope("", "KO")
-        return {}
-
-    def guarded_body() -> Response | dict[str, Any]:
-        verdict = guard()
-        if isinstance(verdict, Response):
-            return verdict
-        body = body_dict()
-        if body is None:
-            return _message("The request is invalid.", 400)
-        return body
-
-    @app.post("/login/autenticar")
-    def autenticar() -> Response:
-        if request.mimetype == "application/x-www-form-urlencoded":
-            body: dict[str, Any] | None = request.form.to_dict()
-        else:
-            body = body_dict()
-        token = emu.login(body or {})
-        if token is None:
-            return envelope("", "KO")  # §3.2: failure shape not found; INFERRED
-        return envelope(token)
-
-    @app.post("/admin/cargatabla")
-    def carga_tabla() -> Response:
-        body = guarded_body()
-        if isinstance(body, Response):
-            return body
-        year = emu.year(_field(body, "ejercicio"))
-        if year is None:
-            return envelope("", "BDNoExiste")
-        return _read_where(emu, year, _field(body, "tabla"), _field(body, "filtro"))
-
-    @app.get("/admin/leerregistro/<ejercicio>/<tabla>/<filtro>")
-    def leer_registro(ejercicio: str, tabla: str, filtro: str) -> Response:
-        verdict = guard()
-        if isinstance(verdict, Response):
-            return verdict
-        year = emu.year(ejercicio)
-        if year is None:
-            return envelope("", "BDNoExiste")
-        return _read_where(emu, year, tabla, filtro)  # §5.3: same nested list (I)
-
-    @app.post("/admin/lanzarconsulta")
-    def lanzar_consulta() -> Response:
-        body = guarded_body()
-        if isinstance(body, Response):
-            return body
-        year = emu.year(_field(body, "ejercicio"))
-        if year is None:
-            return envelope("", "BDNoExiste")
-        consulta = _field(body, "consulta")
-        if not isinstance(consulta, str):
-            return envelope(None, "KO")
-        emu.restyle_dates(year)
-        try:
-            query = sql.translate_select(consulta, emu.null_sort())
-        except sql.NotSelect:
-            return envelope(None, "KO")  # §10: non-SELECT -> KO (I)
-        except sql.SqlError:
-            return envelope(None)
-        try:
-            names, rows = emu.store.select(emu.base_datos, year, query)
-        except sql.SqlError:
-            return envelope(None)  # §10: SQL error -> null, like CargaTabla (I)
-        return rows_response(sql.result_names(names), rows)
-
-    @app.post("/admin/escribirregistro")
-    def escribir_registro() -> Response:
-        body = guarded_body()
-        if isinstance(body, Response):
-            return body
-        year = emu.year(_field(body, "ejercicio"))
-        if year is None:
-            return envelope("", "BDNoExiste")
-        error = "BDEscribirRegistroError"
-        table = find_table(_field(body, "tabla"))
-        if table is None:
-            return envelope("", error)
-        values = _registro_values(emu, table, _field(body, "registro"))
-        if values is None or any(values.get(k) is None for k in PRIMARY_KEYS[table]):
-            return envelope("", error)  # unknown column, bad value or no PK (§5.4)
-        if emu.switches.get("stamp_fumcli_on_write"):
-            values["FUMCLI"] = emu.fumcli_stamp()
-        try:
-            emu.store.insert(emu.base_datos, year, table, values)
-        except AlreadyExists:
-            return envelope("", "BDExisteRegistro")
-        return envelope("")
-
-    @app.post("/admin/actualizarregistro")
-    def actualizar_registro() -> Response:
-        body = guarded_body()
-        if isinstance(body, Response):
-            return body
-        year = emu.year(_field(body, "ejercicio"))
-        if year is None:
-            return envelope("", "BDNoExiste")
-        error = "BDActualizarRegistroError"  # §10 (I)
-        table = find_table(_field(body, "tabla"))
-        if table is None:
-            return envelope("", error)
-        values = _registro_values(emu, table, _field(body, "registro"))
-        keys = PRIMARY_KEYS[table]
-        if values is None or any(values.get(k) is None for k in keys):
-            return envelope("", error)  # §5.5: registro must carry the PK
-        key = {k: values.pop(k) for k in keys}
-        if emu.switches.get("stamp_fumcli_on_write"):
-            values["FUMCLI"] = emu.fumcli_stamp()
-        found = emu.store.update(emu.base_datos, year, table, key, values)
-        if not found and emu.switches.get("update_missing_key") == "error":
-            return envelope("", error)  # §5.5: unknown; switch update_missing_key
-        return envelope("")
-
-    @app.get("/admin/borrarregistros/<ejercicio>/<tabla>/<filtro>")
-    def borrar_registros(ejercicio: str, tabla: str, filtro: str) -> Response:
-        # §5.6: a GET, the filter URL-encoded in the path; a "/" in it is a 404, as INFERRED.
-        verdict = guard()
-        if isinstance(verdict, Response):
-            return verdict
-        year = emu.year(ejercicio)
-        if year is None:
-            return envelope("", "BDNoExiste")
-        table = find_table(tabla)
-        if table is None or not filtro.strip():
-            return envelope("", "BDBorrarRegistrosError")  # §8.2 (I)
-        try:
-            emu.store.delete_where(emu.base_datos, year, table, sql.delete_query(tabla, filtro))
-        except sql.SqlError:
-            return envelope("", "BDBorrarRegistrosError")
-        return envelope("")
-
-
-def _read_where(emu: FactusolEmulator, year: str, tabla: Any, filtro: Any) -> Response:
-    """`SELECT * FROM tabla WHERE filtro`; null for no rows and for every error (§5.1)."""
-    if not isinstance(tabla, str) or not isinstance(filtro, str) or not tabla.strip():
-        return envelope(None)
-    emu.restyle_dates(year)
-    try:
-        query = sql.where_query(tabla, filtro, emu.null_sort())
-        names, rows = emu.store.select(emu.base_datos, year, query)
-    except sql.SqlError:
-        return envelope(None)
-    return rows_response(names, rows)
-
-
-def _registro_values(emu: FactusolEmulator, table: str, registro: Any) -> dict[str, Any] | None:
-    """`registro` as {COLUMN: stored value}; None if any column is unknown or any value bad."""
-    if not isinstance(registro, list) or not registro:
-        return None
-    columns = columns_by_name(table)
-    values: dict[str, Any] = {}
-    for item in registro:
-        if not isinstance(item, dict):
-            return None
-        name = _field(item, "columna")
-        column = columns.get(name.strip().upper()) if isinstance(name, str) else None
-        if column is None or column.name in values:
-            return None  # §5.4: one unknown column fails the whole write
-        dato = _field(item, "dato")
-        if dato is None and column.name in PRIMARY_KEYS[table]:
-            return None
-        try:
-            values[column.name] = emu.cast(column, dato)
-        except CastError:
-            return None
-    return values
-
-
-def _admin_routes(app: Flask, emu: FactusolEmulator) -> None:
-    """/_sandbox/clients: look at and edit F_CLI "as a desktop user would"."""
-
-    def target() -> tuple[str, str] | Response:
-        base = request.args.get("base_datos") or emu.base_datos
-        year = request.args.get("ejercicio") or emu.newest_year()
-        if not valid_base(base) or not valid_year(year):
-            return _json({"error": "bad base_datos or ejercicio"}, 400)
-        return base, year
-
-    def desktop_values(body: Any) -> dict[str, Any] | Response:
-        if not isinstance(body, dict):
-            return _json({"error": "body must be an object {COLUMN: value}"}, 400)
-        columns = columns_by_name("F_CLI")
-        values: dict[str, Any] = {}
-        for name, value in body.items():
-            column = columns.get(str(name).upper())
-            if column is None:
-                return _json({"error": f"unknown column {name!r}"}, 400)
-            try:
-                values[column.name] = emu.cast(column, value)
-            except CastError as exc:
-                return _json({"error": str(exc)}, 400)
-        return values
-
-    def one(base: str, year: str, code: int) -> dict[str, Any] | None:
-        rows = emu.store.rows_as_dicts(base, year, "CODCLI = ?", [code])
-        return rows[0] if rows else None
-
-    @app.get("/_sandbox/clients")
-    def list_clients() -> Response:
-        where = target()
-        if isinstance(where, Response):
-            return where
-        return _json({"clients": emu.store.rows_as_dicts(*where)})
-
-    @app.get("/_sandbox/clients/<int:code>")
-    def get_client(code: int) -> Response:
-        where = target()
-        if isinstance(where, Response):
-            return where
-        row = one(*where, code)
-        return _json(row) if row else _json({"error": "not found"}, 404)
-
-    @app.patch("/_sandbox/clients/<int:code>")
-    def patch_client(code: int) -> Response:
-        where = target()
-        if isinstance(where, Response):
-            return where
-        values = desktop_values(request.get_json(force=True, silent=True))
-        if isinstance(values, Response):
-            return values
-        values.pop("CODCLI", None)
-        values.setdefault("FUMCLI", emu.fumcli_stamp())  # the desktop stamps it on save
-        if not emu.store.update(*where, "F_CLI", {"CODCLI": code}, values):
-            return _json({"error": "not found"}, 404)
-        return _json(one(*where, code))
-
-    @app.post("/_sandbox/clients")
-    def create_client() -> Response:
-        where = target()
-        if isinstance(where, Response):
-            return where
-        values = desktop_values(request.get_json(force=True, silent=True))
-        if isinstance(values, Response):
-            return values
-        if not values.get("CODCLI"):
-            values["CODCLI"] = emu.store.max_code(*where) + 1
-        values.setdefault("FALCLI", emu.today_stamp())
-        values.setdefault("FUMCLI", emu.fumcli_stamp())
-        try:
-            emu.store.insert(*where, "F_CLI", values)
-        except AlreadyExists:
-            return _json({"error": f"CODCLI {values['CODCLI']} exists"}, 409)
-        return _json(one(*where, values["CODCLI"]), 201)
-
-    @app.delete("/_sandbox/clients/<int:code>")
-    def delete_client(code: int) -> Response:
-        where = target()
-        if isinstance(where, Response):
-            return where
-        if not emu.store.delete_key(*where, code):
-            return _json({"error": "not found"}, 404)
-        return _json({"deleted": code})
-
-    @app.post("/_sandbox/seed")
-    def seed() -> Response:
-        body = request.get_json(force=True, silent=True) or {}
-        base = str(body.get("base_datos") or emu.base_datos)
-        year = str(body.get("ejercicio") or emu.newest_year())
-        if not valid_base(base) or not valid_year(year):
-            return _json({"error": "bad base_datos or ejercicio"}, 400)
-        count = seeding.seed_store(
-            emu.store,
-            base,
-            year,
-            int(body.get("clients", 60)),
-            int(body.get("seed", 42)),
-            emu.now(),
-            fumcli_has_time=bool(emu.switches.get("fumcli_has_time")),
-        )
-        return _json({"seeded": count, "base_datos": base, "ejercicio": year})
 
 
 def _error_handlers(app: Flask) -> None:
