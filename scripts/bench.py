@@ -29,6 +29,7 @@ import datetime as dt
 import http.client
 import json
 import math
+import os
 import random
 import re
 import resource
@@ -430,6 +431,7 @@ class Scenario:
     returncode: int = 0
     seconds: float = 0.0
     cpu_s: float = 0.0  # user+sys of the whole `meltano run` process tree
+    load1: float = 0.0  # the machine's 1-minute load average at the start (2 shared cores)
     records: int = 0
     target_records: int = 0
     rss_mb: dict[str, float] = dataclasses.field(default_factory=dict)
@@ -460,6 +462,7 @@ def run_scenario(world: World, name: str, job: str, kind: str, changed: int = 0)
     print(f"$ meltano run {job}   [{name}]", flush=True)
     started = time.monotonic()
     rusage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    sc.load1 = round(os.getloadavg()[0], 1)
     with log.open("w", encoding="utf-8") as fh:
         proc = subprocess.Popen(
             [MELTANO, "run", job],
@@ -1079,8 +1082,9 @@ def render_polls(results: dict[str, Any]) -> list[str]:
             f"{bench_polls.RUNS_PER_DAY} (max x {bench_polls.RUNS_PER_DAY} in brackets).",
             "",
             "| job | sampled runs | records | FS calls/run (min-max) | CL calls/run (min-max) "
-            "| FS calls/day | CL calls/day | s/run (median) | CPU-s/run (median / max) |",
-            "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+            "| FS calls/day | CL calls/day | s/run (median) | CPU-s/run (median / max) "
+            "| load avg |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
         ]
         for job, sm in idle.items():
             fs, cl = sm["day"]["factusol"], sm["day"]["clientify"]
@@ -1089,7 +1093,8 @@ def render_polls(results: dict[str, Any]) -> list[str]:
                 f"| {int(fs['min'])}-{int(fs['max'])} | {int(cl['min'])}-{int(cl['max'])} "
                 f"| {int(fs['day'])} ({int(fs['day_max'])}) "
                 f"| {int(cl['day'])} ({int(cl['day_max'])}) | {sm['seconds_median']:.1f} "
-                f"| {sm['cpu_median_s']:.2f} / {max(sm['cpu_s']):.2f} |"
+                f"| {sm['cpu_median_s']:.2f} / {max(sm['cpu_s']):.2f} "
+                f"| {sm.get('load1_median', 0.0):g} |"
             )
     probes = results.get("probes") or []
     if probes:
@@ -1100,16 +1105,21 @@ def render_polls(results: dict[str, Any]) -> list[str]:
             "idle: nothing changed since the bookmark; edited: after the one-edit scenario's "
             "edits, before its runs. CPU = user+sys of the probe process, interpreter included.",
             "",
-            "| probe | when | answer | s | CPU-s | FS calls | CL calls |",
-            "|---|---|---|--:|--:|--:|--:|",
+            "| probe | when | answer | s | CPU-s | FS calls | CL calls | load avg |",
+            "|---|---|---|--:|--:|--:|--:|--:|",
         ]
+        absent: set[str] = set()
         for pr in probes:
+            if pr["returncode"] == -1:  # said once
+                if pr["module"] in absent:
+                    continue
+                absent.add(pr["module"])
             calls = pr.get("calls") or {}
             lines.append(
                 f"| `python -m {pr['module']}` | {pr.get('when', 'idle')} | {pr['answer']} "
                 f"| {pr['seconds']:.2f} "
                 f"| {pr['cpu_s']:.3f} | {calls.get('factusol', '-')} "
-                f"| {calls.get('clientify', '-')} |"
+                f"| {calls.get('clientify', '-')} | {pr.get('load1', 0.0):g} |"
             )
     edit = results.get("one_edit") or {}
     if edit:

@@ -55,7 +55,7 @@ def rusage_cpu(before: Any, after: Any) -> float:
     RUSAGE_CHILDREN covers every descendant that was waited for: `meltano` waits for its tap
     and target, so a `meltano run`'s whole process tree is counted once it has exited.
     """
-    used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    used = float(after.ru_utime - before.ru_utime) + float(after.ru_stime - before.ru_stime)
     return round(max(0.0, used), 3)
 
 
@@ -129,6 +129,7 @@ class Probe:
     cpu_s: float = 0.0
     calls: dict[str, int] = dataclasses.field(default_factory=dict)
     error: str = ""
+    load1: float = 0.0  # the machine's 1-minute load average when it ran (CPU-s rise with it)
 
     @property
     def answer(self) -> str:
@@ -297,7 +298,10 @@ def run_probe(world: Any, direction: str, plugins_root: Path, when: str = "idle"
     }
     world.proxy.take()
     error = proc.stderr.strip().splitlines()[-1][:200] if proc.returncode == 2 else ""
-    return Probe(direction, module, proc.returncode, when, round(seconds, 2), cpu, calls, error)
+    load1 = round(os.getloadavg()[0], 1)
+    return Probe(
+        direction, module, proc.returncode, when, round(seconds, 2), cpu, calls, error, load1
+    )
 
 
 def linked_pairs(ledger: Path, limit: int = 2) -> list[tuple[int, str]]:
@@ -385,6 +389,7 @@ def summarize_idle(scenarios: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             "cpu_median_s": sorted(cpu)[len(cpu) // 2],
             "seconds_median": sorted(secs)[len(secs) // 2],
             "failed": sum(1 for r in runs if r["returncode"] != 0),
+            "load1_median": median([float(r.get("load1", 0.0)) for r in runs]),
         }
     return out
 
