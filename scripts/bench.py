@@ -7,7 +7,17 @@ server-side rate limit on Clientify, then runs the real plugins (`meltano run` s
      factusol-to-clientify-full once more: it brings to the contacts the initial c2f linked the
      FactuSOL values that won there (the one direction that can write them);
   2. no-op re-runs: both full jobs again, then both incremental jobs (which also set bookmarks);
-  3. 1 % of the records edited on each side (admin PATCH), then both incremental jobs.
+  3. a sample of a day's idle 5-minute polls: `--idle-runs` modified runs each way with nothing
+     changed (calls per system per run, CPU of the whole process tree), the day of 288 runs
+     extrapolated; the change probes (`python -m tap_factusol.probe`, and tap_clientify's
+     when it exists) with each job's state (scripts/bench_polls.py);
+  4. one linked client edited in FactuSOL and one linked contact in Clientify, the probes, then
+     one modified run each way: calls against 3 + the changed rows, the edit checked on the
+     other side, the latency on the 5-minute schedule (worst = 300 s + the run's duration);
+  5. 1 % of the records edited on each side (admin PATCH), then both incremental jobs.
+
+`--polls-only` (the 100k variant) seeds both sides already linked and runs only a first
+modified run each way (it finds nothing and leaves the bookmarks) and step 3.
 
 A naive baseline (one lookup + one write per record, sequential, plain `requests`) then runs
 against a fresh reseed of the same sandboxes. Every figure comes from the sandboxes' own request
@@ -271,6 +281,7 @@ class RssSampler:
     def __init__(self, pid: int, interval: float = 0.1) -> None:
         self.pid, self.interval = pid, interval
         self.peak_mb: dict[str, float] = {}
+        self._cpu: dict[int, tuple[str, float]] = {}  # pid -> (label, last user+sys seen)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -289,6 +300,16 @@ class RssSampler:
                 mb = proc.memory_info().rss / 1e6
                 name = self.label(proc)
                 self.peak_mb[name] = max(self.peak_mb.get(name, 0.0), round(mb, 1))
+                times = proc.cpu_times()
+                self._cpu[proc.pid] = (name, times.user + times.system)
+
+    @property
+    def cpu_s(self) -> dict[str, float]:
+        """CPU per plugin as last sampled (misses a process's last 0.1 s: a breakdown only)."""
+        out: dict[str, float] = {}
+        for name, seconds in self._cpu.values():
+            out[name] = round(out.get(name, 0.0) + seconds, 2)
+        return out
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -432,6 +453,7 @@ class Scenario:
     seconds: float = 0.0
     cpu_s: float = 0.0  # user+sys of the whole `meltano run` process tree
     load1: float = 0.0  # the machine's 1-minute load average at the start (2 shared cores)
+    cpu_by_process: dict[str, float] = dataclasses.field(default_factory=dict)  # sampled
     records: int = 0
     target_records: int = 0
     rss_mb: dict[str, float] = dataclasses.field(default_factory=dict)
@@ -486,6 +508,7 @@ def run_scenario(world: World, name: str, job: str, kind: str, changed: int = 0)
     # which becomes ours once we have waited for meltano (the sandboxes are never reaped here).
     sc.cpu_s = bench_polls.rusage_cpu(rusage, resource.getrusage(resource.RUSAGE_CHILDREN))
     sc.rss_mb = dict(sampler.peak_mb)
+    sc.cpu_by_process = sampler.cpu_s
     sc.log = str(log)
     plan = world.work / "output" / "plans" / f"{target}.jsonl"
     if plan.exists():  # kept per scenario: what each write was for
@@ -517,7 +540,7 @@ def run_scenario(world: World, name: str, job: str, kind: str, changed: int = 0)
     status = "ok" if sc.returncode == 0 else f"FAILED (exit {sc.returncode}, log {log})"
     print(
         f"  {sc.records} records in {sc.seconds:.1f} s ({sc.records_per_s:.1f}/s, "
-        f"{sc.cpu_s:.2f} CPU-s); "
+        f"{sc.cpu_s:.2f} CPU-s: {sc.cpu_by_process}); "
         f"FactuSOL {sc.factusol['kinds']}, Clientify {sc.clientify['kinds']}; "
         f"outcome {sc.outcome}; peak RSS {sc.rss_mb}; {status}",
         flush=True,
@@ -1096,6 +1119,14 @@ def render_polls(results: dict[str, Any]) -> list[str]:
                 f"| {sm['cpu_median_s']:.2f} / {max(sm['cpu_s']):.2f} "
                 f"| {sm.get('load1_median', 0.0):g} |"
             )
+        lines.append("")
+        lines += [
+            f"CPU-s of one idle `{job}` run by process (median; sampled every 0.1 s, so a "
+            "little under the total): "
+            + ", ".join(f"{k} {v:.2f}" for k, v in sm.get("cpu_by_process_median", {}).items())
+            + "."
+            for job, sm in idle.items()
+        ]
     probes = results.get("probes") or []
     if probes:
         lines += [
@@ -1119,7 +1150,8 @@ def render_polls(results: dict[str, Any]) -> list[str]:
                 f"| `python -m {pr['module']}` | {pr.get('when', 'idle')} | {pr['answer']} "
                 f"| {pr['seconds']:.2f} "
                 f"| {pr['cpu_s']:.3f} | {calls.get('factusol', '-')} "
-                f"| {calls.get('clientify', '-')} | {pr.get('load1', 0.0):g} |"
+                f"| {calls.get('clientify', '-')} "
+                f"| {pr['load1'] if pr['returncode'] != -1 else '-'} |"
             )
     edit = results.get("one_edit") or {}
     if edit:
@@ -1183,6 +1215,8 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
     args = parser.parse_args(argv)
     if args.records < 1 or args.latency_ms < 0 or args.rate_limit < 0 or args.idle_runs < 1:
         parser.error("--records and --idle-runs must be >= 1, --latency-ms and --rate-limit >= 0")
+    if args.compare is not None and not args.compare.is_file():
+        parser.error(f"--compare: no file {args.compare} (run `make bench` first)")
     return BenchConfig(
         records=args.records,
         latency_ms=args.latency_ms,

@@ -390,6 +390,10 @@ def summarize_idle(scenarios: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             "seconds_median": sorted(secs)[len(secs) // 2],
             "failed": sum(1 for r in runs if r["returncode"] != 0),
             "load1_median": median([float(r.get("load1", 0.0)) for r in runs]),
+            "cpu_by_process_median": {
+                name: median([float(r.get("cpu_by_process", {}).get(name, 0.0)) for r in runs])
+                for name in sorted({n for r in runs for n in r.get("cpu_by_process", {})})
+            },
         }
     return out
 
