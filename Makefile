@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo sandbox test lint typecheck unit e2e bench bench-fast bench-polls-100k report activate clean \
+.PHONY: setup demo sandbox dist test lint typecheck unit e2e bench bench-fast bench-polls-100k report activate clean \
 	dagster-demo bench-tenants image-steps
 
 $(STAMP): requirements-dev.txt $(wildcard */pyproject.toml packages/*/pyproject.toml)
@@ -19,8 +19,20 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/python scripts/demo.py
 
+# Both emulators until Ctrl-C or SIGTERM (which stops them too); a port 0 = any free port
+# (printed). SANDBOX_DIR: their data (seeded when missing; `make demo` leaves its data there).
+FACTUSOL_PORT  ?= 8765
+CLIENTIFY_PORT ?= 8766
+SANDBOX_DIR    ?= .sandbox/demo
 sandbox: setup
-	$(BIN)/python scripts/serve_sandbox.py
+	$(BIN)/python scripts/serve_sandbox.py --factusol-port $(FACTUSOL_PORT) --clientify-port $(CLIENTIFY_PORT) --data-dir $(SANDBOX_DIR)
+
+# dist/: per connector, one wheel that carries our libraries (no dependency on a name that no
+# index holds) and its plugin definition, whose pip_url is DIST_PREFIX/<wheel> (root README,
+# "Using the connectors in another Meltano project"). DIST_PREFIX: where that project keeps it.
+DIST_PREFIX ?= ./fcsync
+dist: setup
+	$(BIN)/python scripts/dist.py --out dist --pip-prefix $(DIST_PREFIX)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -7,7 +7,9 @@ Starts, and stops again on Ctrl-C (or SIGTERM):
   `meltano`) and Dagster's storage (database `dagster`), the layout the README recommends; with
   --no-postgres, or when PostgreSQL cannot be started, SQLite for both;
 - `dagster dev` (webserver + daemon) on http://127.0.0.1:3000 only, with DAGSTER_HOME in
-  output/dagster-demo/dagster_home and the run queue of orchestration/deploy/dagster.yaml.
+  output/dagster-demo/dagster_home and the run queue of orchestration/deploy/dagster.yaml;
+- a webhook receiver on loopback that prints each alert (tenants.demo.yaml's `alerts:`): stop a
+  sandbox, or give a company a wrong key, and see one line per incident.
 
 The companies' secrets are the sandboxes' test credentials, set here in the environment under
 the names tenants.demo.yaml gives.
@@ -16,13 +18,16 @@ the names tenants.demo.yaml gives.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from contextlib import ExitStack, suppress
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
 
@@ -118,6 +123,30 @@ def dagster_home(postgres: bool) -> Path:
     return home
 
 
+def start_alert_receiver(stack: ExitStack) -> str:
+    """A loopback webhook receiver printing each alert; its URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            try:
+                text = json.loads(body).get("text", "")
+            except ValueError:
+                text = "(not JSON)"
+            print(f"ALERT: {text}", flush=True)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    stack.callback(server.server_close)
+    stack.callback(server.shutdown)
+    return f"http://127.0.0.1:{server.server_address[1]}/alerts"
+
+
 def _stop(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -135,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MELTANO_", "DAGSTER_"))}
     with ExitStack() as stack:
         env.update(start_sandboxes(stack))
+        env["DEMO_ALERT_WEBHOOK_URL"] = start_alert_receiver(stack)
         server = None if args.no_postgres else start_postgres(stack)
         if server:
             env.update(postgres_env(server))

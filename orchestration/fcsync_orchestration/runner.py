@@ -39,6 +39,7 @@ from .tenants import PLUGIN_PREFIXES, Company, Tenants, Value
 
 __all__ = [
     "DIRECTIONS",
+    "HELD",
     "CompanyPaths",
     "Direction",
     "MissingSecretError",
@@ -51,7 +52,7 @@ __all__ = [
     "run_sync",
 ]
 
-# The variables meltano.yml's `prod` environment reads (the single-company contract).
+# The credential variables every plugin's config in meltano.yml reads (one per credential).
 PROD_VARIABLES = (
     "FACTUSOL_CODIGO_FABRICANTE",
     "FACTUSOL_CODIGO_CLIENTE",
@@ -87,6 +88,16 @@ CLIENTIFY_URL_VARIABLES = (
 INSTALLED_KINDS = ("extractors", "loaders", "mappers", "utilities")
 _LEVEL = re.compile(r"\[(warning|error|critical)")
 _LOCKED = "pipeline is already running"
+# A target that finds its job lock held (sync_ledger.lock) logs a line with these words and
+# exits 0 without syncing: another run of the job is doing the work.
+HELD = "held by another run"
+# An API refusing a credential, as the connectors and API clients word it: retrying cannot
+# help, and the company is told at once.
+_REFUSED = re.compile(
+    r"AuthError|login failed|rejected the API key|API key rejected|did not receive the API key"
+    r"|refused access|token refused",
+    re.IGNORECASE,
+)
 _TAIL_LINES = 60
 
 
@@ -214,8 +225,8 @@ def build_env(
 ) -> tuple[dict[str, str], list[str]]:
     """The environment of one company's `meltano run`, and the secret values in it (to redact).
 
-    Credentials: the company's variables are mapped onto the five variables meltano.yml's `prod`
-    environment reads and onto the plugins' own settings variables, which outrank anything in
+    Credentials: the company's variables are mapped onto the five variables every plugin's config
+    in meltano.yml reads and onto the plugins' own settings variables, which outrank anything in
     the project's `.env` or in another environment of meltano.yml.
     """
     paths = company_paths(tenants, company)
@@ -408,10 +419,17 @@ class SyncResult:
     errors: list[str] = field(default_factory=list)
     tail: list[str] = field(default_factory=list)
     timed_out: bool = False
+    held: bool = False  # the target found the job held by another run and did nothing
 
     @property
     def ok(self) -> bool:
-        return self.returncode == 0 and not self.timed_out
+        """It succeeded, or found its job held by another run (a success: nothing to redo)."""
+        return (self.returncode == 0 or self.held) and not self.timed_out
+
+    @property
+    def credentials_refused(self) -> bool:
+        """An API refused a credential (retrying cannot help)."""
+        return not self.ok and any(_REFUSED.search(line) for line in self.errors)
 
     @property
     def locked(self) -> bool:
@@ -441,6 +459,7 @@ class _Outcome:
     tail: list[str]
     errors: list[str]
     timed_out: bool
+    held: bool = False
 
 
 def _run_logged(
@@ -456,6 +475,7 @@ def _run_logged(
     """Run `command` in its own process group, its output redacted into `log_path` (0600)."""
     tail: deque[str] = deque(maxlen=_TAIL_LINES)
     errors: list[str] = []
+    held = False
     timed_out = threading.Event()
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with (
@@ -487,6 +507,7 @@ def _run_logged(
                 line = redact(raw.rstrip("\n"))
                 log.write(line + "\n")
                 tail.append(line)
+                held = held or HELD in line
                 match = _LEVEL.search(line)
                 if match:
                     if match.group(1) != "warning":
@@ -500,7 +521,7 @@ def _run_logged(
             raise
         finally:
             timer.cancel()
-    return _Outcome(returncode, list(tail), errors, timed_out.is_set())
+    return _Outcome(returncode, list(tail), errors, timed_out.is_set(), held)
 
 
 def run_sync(
@@ -567,4 +588,5 @@ def run_sync(
         errors=outcome.errors[-20:],
         tail=outcome.tail,
         timed_out=outcome.timed_out,
+        held=outcome.held,
     )

@@ -18,6 +18,8 @@ import yaml
 
 __all__ = [
     "JOB_KINDS",
+    "MODIFIED_JOBS",
+    "AlertSettings",
     "ClientifyAccount",
     "Company",
     "FactusolAccount",
@@ -25,6 +27,7 @@ __all__ = [
     "Tenants",
     "TenantsError",
     "load_tenants",
+    "modified_crons",
     "parse_tenants",
 ]
 
@@ -35,12 +38,16 @@ JOB_KINDS: dict[str, tuple[str, bool]] = {
     "factusol-to-clientify-full": ("factusol_to_clientify", True),
     "clientify-to-factusol-full": ("clientify_to_factusol", True),
 }
+# The full jobs' weekly crons; the modified jobs' crons follow `sync_every_minutes`.
 DEFAULT_SCHEDULES: dict[str, list[str]] = {
-    "factusol-to-clientify": ["0 * * * *"],
-    "clientify-to-factusol": ["20 * * * *"],
     "factusol-to-clientify-full": ["0 3 * * 0"],
     "clientify-to-factusol-full": ["30 3 * * 0"],
 }
+MODIFIED_JOBS = ("factusol-to-clientify", "clientify-to-factusol")
+DEFAULT_EVERY_MINUTES = 5
+# Divisors of 60 only: `*/7` would run at :56 and again at :00.
+EVERY_MINUTES = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)
+DEFAULT_STALE_AFTER_MINUTES = 30
 COMPANY_ID = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ACCOUNT = re.compile(r"^[A-Za-z0-9_.-]{1,63}$")
@@ -116,6 +123,28 @@ class Retries:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    """Where incident alerts go (the tenants file's `alerts:`); secrets by variable name."""
+
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_security: str = "starttls"  # starttls | ssl | none
+    smtp_username: str | None = None
+    smtp_password_env: str | None = None
+    mail_from: str | None = None
+    mail_to: tuple[str, ...] = ()
+    webhook: Value | None = None  # a webhook URL usually holds a token: `url_env`
+    timeout: float = 10.0
+
+    @property
+    def env_names(self) -> list[str]:
+        names = [self.smtp_password_env] if self.smtp_password_env else []
+        if self.webhook is not None and self.webhook.env:
+            names.append(self.webhook.env)
+        return names
+
+
+@dataclass(frozen=True)
 class Company:
     id: str
     name: str
@@ -128,6 +157,12 @@ class Company:
     ledger_uri: Value | None = None
     index_cache_uri: Value | None = None
     retries: Retries = Retries()
+    sync_every_minutes: int = DEFAULT_EVERY_MINUTES
+    stale_after_minutes: int = DEFAULT_STALE_AFTER_MINUTES
+    alert_to: tuple[str, ...] = ()  # extra alert e-mail recipients for this company
+    # `module:function` of a FactuSOL change probe: the modified FactuSOL->Clientify job then
+    # runs when it says so (and daily), from a sensor instead of its schedule.
+    change_probe: str | None = None
 
     @property
     def run_tags(self) -> dict[str, str]:
@@ -164,6 +199,7 @@ class Tenants:
     timezone: str = "Europe/Madrid"
     meltano: str | None = None
     run_timeout_minutes: float = 120.0
+    alerts: AlertSettings | None = None
 
     def company(self, company_id: str) -> Company:
         for company in self.companies:
@@ -173,8 +209,9 @@ class Tenants:
 
     @property
     def env_names(self) -> set[str]:
-        """Every environment variable named by any company (kept out of other companies' runs)."""
-        return {name for company in self.companies for name in company.secret_env_names}
+        """Every environment variable named by any company or by `alerts:` (kept out of runs)."""
+        names = {name for company in self.companies for name in company.secret_env_names}
+        return names | set(self.alerts.env_names if self.alerts else [])
 
 
 # -- parsing ------------------------------------------------------------------------------------
@@ -307,6 +344,106 @@ def _schedules(raw: Any, where: str) -> dict[str, list[str]]:
     return out
 
 
+def modified_crons(every: int) -> dict[str, list[str]]:
+    """The modified jobs' crons for a sync every `every` minutes: Clientify->FactuSOL runs half
+    an interval after FactuSOL->Clientify, so a company's two directions do not start together."""
+    if every == 1:
+        return {job: ["* * * * *"] for job in MODIFIED_JOBS}
+    if every == 60:
+        return {MODIFIED_JOBS[0]: ["0 * * * *"], MODIFIED_JOBS[1]: ["30 * * * *"]}
+    return {
+        MODIFIED_JOBS[0]: [f"*/{every} * * * *"],
+        MODIFIED_JOBS[1]: [f"{every // 2}-59/{every} * * * *"],
+    }
+
+
+def _minutes(raw: Any, where: str, allowed: tuple[int, ...] | None = None) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+        raise TenantsError(f"{where}: a whole number of minutes >= 1")
+    if allowed is not None and raw not in allowed:
+        raise TenantsError(
+            f"{where}: {raw} does not divide the hour; one of {', '.join(map(str, allowed))}"
+        )
+    return raw
+
+
+EMAIL = re.compile(r"^[^@\s,<>]+@[^@\s,<>]+\.[^@\s,<>]+$")
+
+
+def _emails(raw: Any, where: str) -> tuple[str, ...]:
+    items = [raw] if isinstance(raw, str) else raw
+    if not isinstance(items, list) or not items:
+        raise TenantsError(f"{where}: an e-mail address or a list of them")
+    out = []
+    for item in items:
+        text = _text(item, where)
+        if not EMAIL.match(text):
+            raise TenantsError(f"{where}: {text!r} is not an e-mail address")
+        out.append(text)
+    return tuple(out)
+
+
+def _alerts(raw: Any, where: str) -> AlertSettings | None:
+    if raw is None:
+        return None
+    data = _mapping(raw, where)
+    _check_keys(data, {"email", "webhook", "timeout_seconds"}, where)
+    if not data.get("email") and not data.get("webhook"):
+        raise TenantsError(f"{where}: give email:, webhook: or both")
+    kwargs: dict[str, Any] = {}
+    timeout = data.get("timeout_seconds", 10)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise TenantsError(f"{where}.timeout_seconds: a number > 0")
+    kwargs["timeout"] = float(timeout)
+    if data.get("email"):
+        mail = _mapping(data["email"], f"{where}.email")
+        here = f"{where}.email"
+        _check_keys(
+            mail, {"host", "port", "security", "username", "password_env", "from", "to"}, here
+        )
+        for key in ("host", "from", "to"):
+            if key not in mail:
+                raise TenantsError(f"{here}: {key} is required")
+        security = str(mail.get("security", "starttls"))
+        if security not in ("starttls", "ssl", "none"):
+            raise TenantsError(f"{here}.security: starttls, ssl or none")
+        port = mail.get("port", 465 if security == "ssl" else 587)
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise TenantsError(f"{here}.port: a TCP port")
+        kwargs.update(
+            smtp_host=_text(mail["host"], f"{here}.host"),
+            smtp_port=port,
+            smtp_security=security,
+            smtp_username=None
+            if mail.get("username") is None
+            else _text(mail["username"], f"{here}.username"),
+            smtp_password_env=None
+            if mail.get("password_env") is None
+            else _env_name(mail["password_env"], f"{here}.password_env"),
+            mail_from=_emails(mail["from"], f"{here}.from")[0],
+            mail_to=_emails(mail["to"], f"{here}.to"),
+        )
+    if data.get("webhook"):
+        hook = _mapping(data["webhook"], f"{where}.webhook")
+        _check_keys(hook, {"url", "url_env"}, f"{where}.webhook")
+        value = _value(hook, "url", f"{where}.webhook", required=True)
+        if value is not None and value.literal is not None:
+            _url(value.literal, f"{where}.webhook.url")
+        kwargs["webhook"] = value
+    return AlertSettings(**kwargs)
+
+
+def _probe(raw: Any, where: str) -> str | None:
+    if raw is None or raw is False:
+        return None
+    if raw is True:
+        return "tap_factusol.probe:has_changes"
+    text = _text(raw, where)
+    if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", text):
+        raise TenantsError(f"{where}: true, false or module:function")
+    return text
+
+
 def _setting_value(value: Any, where: str) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -380,8 +517,12 @@ COMPANY_KEYS = {
     "index_cache_uri",
     "index_cache_uri_env",
     "retries",
+    "sync_every_minutes",
+    "stale_after_minutes",
+    "alert_to",
+    "change_probe",
 }
-DEFAULT_KEYS = COMPANY_KEYS - {"id", "name", "factusol", "clientify"}
+DEFAULT_KEYS = COMPANY_KEYS - {"id", "name", "factusol", "clientify", "alert_to"}
 TOP_KEYS = {
     "version",
     "project_dir",
@@ -391,6 +532,7 @@ TOP_KEYS = {
     "run_timeout_minutes",
     "defaults",
     "companies",
+    "alerts",
 }
 
 
@@ -406,10 +548,20 @@ def parse_tenants(raw: Any, *, path: Path) -> Tenants:
     defaults = _mapping(top.get("defaults"), "defaults")
     _check_keys(defaults, DEFAULT_KEYS, "defaults")
     default_retries = _retries(defaults.get("retries"), "defaults.retries", Retries())
+    default_every = _minutes(
+        defaults.get("sync_every_minutes", DEFAULT_EVERY_MINUTES),
+        "defaults.sync_every_minutes",
+        EVERY_MINUTES,
+    )
     default_schedules = {
         **DEFAULT_SCHEDULES,
+        **modified_crons(default_every),
         **_schedules(defaults.get("schedules"), "defaults.schedules"),
     }
+    default_stale = _minutes(
+        defaults.get("stale_after_minutes", DEFAULT_STALE_AFTER_MINUTES),
+        "defaults.stale_after_minutes",
+    )
     default_settings = _settings(defaults.get("settings"), "defaults.settings")
     default_ledger = _uri(defaults, "ledger_uri", "defaults", shared=True)
     default_cache = _uri(defaults, "index_cache_uri", "defaults", shared=True)
@@ -438,6 +590,29 @@ def parse_tenants(raw: Any, *, path: Path) -> Tenants:
         active = data.get("active", defaults.get("active", True))
         if not isinstance(active, bool):
             raise TenantsError(f"{where}.active: true or false")
+        # The company's one place for its pace: its interval outranks the defaults' crons of
+        # the modified jobs; only its own `schedules:` outrank it.
+        every = default_every
+        schedules = dict(default_schedules)
+        if "sync_every_minutes" in data:
+            every = _minutes(
+                data["sync_every_minutes"], f"{where}.sync_every_minutes", EVERY_MINUTES
+            )
+            schedules.update(modified_crons(every))
+        schedules.update(_schedules(data.get("schedules"), f"{where}.schedules"))
+        # Unset: 30 minutes, or three intervals when that is longer.
+        stale = (
+            default_stale
+            if "stale_after_minutes" in defaults
+            else max(DEFAULT_STALE_AFTER_MINUTES, 3 * every)
+        )
+        if "stale_after_minutes" in data:
+            stale = _minutes(data["stale_after_minutes"], f"{where}.stale_after_minutes")
+        if stale < every:
+            raise TenantsError(
+                f"{where}: stale_after_minutes ({stale}) is shorter than sync_every_minutes "
+                f"({every}): every company would be reported as not synced"
+            )
         companies.append(
             Company(
                 id=company_id,
@@ -446,14 +621,20 @@ def parse_tenants(raw: Any, *, path: Path) -> Tenants:
                 clientify=_clientify(data.get("clientify"), f"{where}.clientify", company_id),
                 environment=environment,
                 active=active,
-                schedules={
-                    **default_schedules,
-                    **_schedules(data.get("schedules"), f"{where}.schedules"),
-                },
+                schedules=schedules,
                 settings={**default_settings, **_settings(data.get("settings"), where)},
                 ledger_uri=_uri(data, "ledger_uri", where, shared=False) or default_ledger,
                 index_cache_uri=_uri(data, "index_cache_uri", where, shared=False) or default_cache,
                 retries=_retries(data.get("retries"), f"{where}.retries", default_retries),
+                sync_every_minutes=every,
+                stale_after_minutes=stale,
+                alert_to=()
+                if data.get("alert_to") is None
+                else _emails(data["alert_to"], f"{where}.alert_to"),
+                change_probe=_probe(
+                    data.get("change_probe", defaults.get("change_probe")),
+                    f"{where}.change_probe",
+                ),
             )
         )
     for key in ("ledger_uri", "index_cache_uri"):
@@ -482,6 +663,7 @@ def parse_tenants(raw: Any, *, path: Path) -> Tenants:
         timezone=_text(top.get("timezone", "Europe/Madrid"), "timezone"),
         meltano=None if meltano is None else _text(meltano, "meltano"),
         run_timeout_minutes=float(timeout),
+        alerts=_alerts(top.get("alerts"), "alerts"),
     )
 
 

@@ -4,6 +4,8 @@ FAKE_MELTANO_DIR (required) gets calls.jsonl (argv, cwd, chosen environment vari
 FAKE_MELTANO_PLAN: comma-separated outcomes, one per call, the last one repeating:
   ok      write the target's report (from TARGET_*_REPORT_FILE) and exit 0
   fail    print an error line carrying the FactuSOL password, exit 1
+  auth    print Clientify's refusal of the API key, exit 1
+  held    print the target's "held by another run" line, exit 0 (no report)
   locked  print Meltano's "already running" refusal, exit 1
   hang    start a child that sleeps, then sleep (for the timeout)
 """
@@ -48,8 +50,21 @@ def main() -> int:
     print("2026-01-01T00:00:00Z [info     ] meltano      Running", flush=True)
     if outcome == "fail":
         secret = os.environ.get("FACTUSOL_PASSWORD", "")
-        print(f"2026-01-01T00:00:01Z [error    ] tap-factusol login failed for {secret}")
+        print(f"2026-01-01T00:00:01Z [error    ] tap-factusol KO after 5 retries for {secret}")
         return 1
+    if outcome == "auth":
+        print(
+            "2026-01-01T00:00:01Z [error    ] tap-clientify Clientify rejected the API key "
+            "(GET /v1/contacts/ -> 401). Check api_key."
+        )
+        return 1
+    if outcome == "held":
+        print(
+            "2026-01-01T00:00:01Z [info     ] target-x     job target-x:acme is held by another "
+            "run (lock file output/ledger/x.lock; pid 7 since 2026-01-01T00:00:00+00:00): this "
+            "run exits without syncing, nothing was done"
+        )
+        return 0
     if outcome == "locked":
         print(
             "2026-01-01T00:00:01Z [error    ] meltano      Another 'x' pipeline is already running"

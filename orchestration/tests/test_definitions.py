@@ -52,7 +52,7 @@ def test_each_company_has_four_tagged_jobs_and_its_schedules(defs: dg.Definition
     schedules = {s.name: s for s in defs.schedules or []}
     assert len(schedules) == 8
     acme = schedules["acme__factusol_to_clientify_schedule"]
-    assert acme.cron_schedule == "0 * * * *"
+    assert acme.cron_schedule == "*/5 * * * *"  # every 5 minutes by default
     assert acme.execution_timezone == "Europe/Madrid"
     assert acme.default_status == dg.DefaultScheduleStatus.RUNNING
     globex = schedules["globex__clientify_to_factusol_schedule"]
@@ -143,7 +143,7 @@ def test_a_sync_failing_past_its_retries_fails_the_run_with_the_error_and_no_sec
     assert len(fake_calls(tmp_path)) == 3  # max_retries 2
     failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
     text = str(failure.event_specific_data)
-    assert "login failed for ***" in text
+    assert "KO after 5 retries for ***" in text
     assert SECRETS["ACME_FACTUSOL_PASSWORD"] not in text
 
 

@@ -14,6 +14,7 @@ import yaml
 from fcsync_orchestration.runner import (
     DIRECTIONS,
     MissingSecretError,
+    SyncResult,
     build_env,
     dotenv_plugin_settings,
     run_sync,
@@ -220,7 +221,9 @@ def test_a_failed_run_keeps_no_stale_report_and_never_shows_a_secret(
     assert result.report is None  # the previous run's report is not this one's
     assert result.counts["created"] == 0
     password = SECRETS["ACME_FACTUSOL_PASSWORD"]
-    assert result.errors == ["2026-01-01T00:00:01Z [error    ] tap-factusol login failed for ***"]
+    assert result.errors == [
+        "2026-01-01T00:00:01Z [error    ] tap-factusol KO after 5 retries for ***"
+    ]
     assert password not in "\n".join(result.tail)
     assert password not in result.log_path.read_text()
     assert not result.locked
@@ -312,16 +315,21 @@ def test_every_credential_url_and_path_setting_of_meltano_yml_is_set_per_company
         "FACTUSOL_PASSWORD": SECRETS["ACME_FACTUSOL_PASSWORD"],
         "CLIENTIFY_API_KEY": SECRETS["ACME_CLIENTIFY_API_KEY"],
     }
-    prod = next(e for e in project["environments"] if e["name"] == "prod")
+    # Where meltano.yml reads a credential variable: the plugins' own config (every
+    # environment) and any environment's plugin config.
+    configs = [plugin for kind in project["plugins"].values() for plugin in kind]
+    for environment in project["environments"]:
+        for kind in ((environment.get("config") or {}).get("plugins") or {}).values():
+            configs.extend(kind)
     checked = 0
-    for kind in prod["config"]["plugins"].values():
-        for plugin in kind:
-            prefix = plugin["name"].upper().replace("-", "_")
-            for name, value in (plugin.get("config") or {}).items():
-                variable = str(value).removeprefix("${").removesuffix("}")
-                if variable in values:
-                    assert env.get(f"{prefix}_{name.upper()}") == values[variable], name
-                    checked += 1
+    for plugin in configs:
+        prefix = plugin["name"].upper().replace("-", "_")
+        for name, value in (plugin.get("config") or {}).items():
+            variable = str(value).removeprefix("${").removesuffix("}")
+            if variable in values:
+                assert env.get(f"{prefix}_{name.upper()}") == values[variable], name
+                checked += 1
+    assert checked >= 15  # the 15 credential settings of the four plugins
     urls = {"factusol": "http://127.0.0.1:9/fs", "clientify": "http://127.0.0.1:9/cl/v1"}
     for kind in project["plugins"].values():
         for plugin in kind:
@@ -340,3 +348,71 @@ def test_every_credential_url_and_path_setting_of_meltano_yml_is_set_per_company
                     ), variable
                     checked += 1
     assert checked >= 20
+
+
+def test_a_target_finding_its_job_held_is_a_success_that_synced_nothing(
+    tenants: Tenants, secrets_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_MELTANO_PLAN", "held")
+    result = run_sync(tenants, tenants.company("acme"), C2F, full=False, run_id=RUN_ID)
+    assert result.held
+    assert result.ok
+    assert result.report is None
+    assert not result.credentials_refused
+
+
+def test_a_refused_credential_is_told_apart_from_other_failures(
+    tenants: Tenants, secrets_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_MELTANO_PLAN", "auth,fail")
+    acme = tenants.company("acme")
+    refused = run_sync(tenants, acme, C2F, full=False, run_id=RUN_ID)
+    failed = run_sync(tenants, acme, C2F, full=False, run_id=RUN_ID)
+    assert (refused.ok, refused.credentials_refused, refused.held) == (False, True, False)
+    assert (failed.ok, failed.credentials_refused) == (False, False)
+
+
+# What the connectors print when an API refuses a credential (tests/e2e/test_faults.py's
+# wrong-credential runs, Meltano's timestamp left out), and failures that are not that.
+REFUSED = [
+    "[error    ] tap-clientify Clientify rejected the API key (GET /v1/contacts/ -> 401: "
+    "Invalid token.). Check api_key. plugin_exc_type=ClientifyAuthError",
+    "[error    ] tap-factusol FactuSOL login failed for fabricante=1234 cliente=56789 "
+    "base_datos=FS001: respuesta 'KO' plugin_exc_type=FactusolAuthError",
+    "[error    ] target-clientify Clientify API key rejected: Clientify rejected the API key "
+    "(GET /v1/settings/my-account/ -> 401: Invalid token.). Check api_key.",
+    "[error    ] target-factusol target-factusol: cannot start: Clientify (clientify_api_key "
+    "at http://127.0.0.1:1/v1): Clientify rejected the API key (GET ... -> 401).",
+    "[error    ] target-factusol target-factusol: cannot start: FactuSOL credentials/database "
+    "(fabricante=1234): FactuSOL login failed for fabricante=1234: respuesta 'KO'",
+]
+NOT_REFUSED = [
+    "[error    ] target-factusol target-factusol: cannot start: FactuSOL credentials/database "
+    "(fabricante=1234): FactuSOL /login/Autenticar failed after 5 retries: HTTP 503",
+    "[error    ] tap-clientify Clientify GET /v1/contacts/ -> 429 after 6 retries",
+    "[error    ] meltano      Another 'x' pipeline is already running",
+]
+
+
+@pytest.mark.parametrize(
+    ("line", "refused"), [(x, True) for x in REFUSED] + [(x, False) for x in NOT_REFUSED]
+)
+def test_refused_credentials_are_recognised_in_the_connectors_words(
+    line: str, refused: bool
+) -> None:
+    result = SyncResult(
+        company="acme", direction="factusol_to_clientify", full=False, meltano_job="j",
+        state_id="s", run_id=RUN_ID, returncode=1, seconds=1.0, log_path=Path("l"),
+        report_path=Path("r"), reject_path=Path("x"), report=None, errors=[line],
+    )  # fmt: skip
+    assert result.credentials_refused is refused
+
+
+def test_the_held_words_are_the_job_locks_own() -> None:
+    """The contract with the targets: sync_ledger's JobLockHeld line is what the runner spots."""
+    from fcsync_orchestration.runner import HELD
+    from sync_ledger import HELD as LOCK_HELD
+    from sync_ledger import JobLockHeld
+
+    assert HELD == LOCK_HELD
+    assert HELD in str(JobLockHeld("target-clientify:acme", "lock file x"))

@@ -160,7 +160,7 @@ def world(tmp_path: Path, pg_meltano_uri: str, monkeypatch: pytest.MonkeyPatch) 
             "work_dir": str(tmp_path / "work"),
             "meltano": MELTANO,
             "defaults": {
-                "environment": "prod",  # the credential mapping meltano.yml's prod reads
+                "environment": "prod",  # no sandbox URLs or credentials of its own (dev's)
                 "retries": {"max_retries": 0},
                 "settings": {
                     "TAP_CLIENTIFY_RATE_LIMIT": 200,

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fcsync_orchestration.tenants import TenantsError, load_tenants, parse_tenants
+import yaml
+from fcsync_orchestration.tenants import TenantsError, load_tenants, modified_crons, parse_tenants
 
 from .conftest import two_companies
 
@@ -24,7 +25,13 @@ def test_example_file_loads_with_defaults_and_overrides() -> None:
     assert tenants.work_dir == ROOT / "output" / "tenants"
     assert tenants.timezone == "Europe/Madrid"
     assert soria.environment == "prod"
-    assert soria.schedules["clientify-to-factusol"] == ["20 * * * *"]
+    # soria wants every minute, in one place; nunez keeps the default 5 minutes for F->C.
+    assert soria.sync_every_minutes == 1
+    assert soria.schedules["factusol-to-clientify"] == ["* * * * *"]
+    assert soria.schedules["clientify-to-factusol"] == ["* * * * *"]
+    assert (soria.stale_after_minutes, nunez.stale_after_minutes) == (10, 30)
+    assert nunez.sync_every_minutes == 5
+    assert nunez.schedules["factusol-to-clientify"] == ["*/5 * * * *"]
     assert nunez.schedules["clientify-to-factusol"] == ["50 7-20 * * 1-5"]
     assert nunez.schedules["factusol-to-clientify-full"] == ["0 3 * * 0"]  # from defaults
     assert nunez.settings == {
@@ -41,6 +48,13 @@ def test_example_file_loads_with_defaults_and_overrides() -> None:
     assert soria.retries.max_retries == 3
     assert soria.retries.delay_seconds == 60
     assert soria.ledger_uri is None
+    assert tenants.alerts is not None
+    assert (tenants.alerts.smtp_host, tenants.alerts.smtp_port) == ("smtp.example.com", 587)
+    assert tenants.alerts.mail_to == ("soporte@example.com",)
+    assert tenants.alerts.webhook is not None
+    assert tenants.alerts.webhook.env == "FCSYNC_ALERT_WEBHOOK_URL"
+    assert soria.alert_to == ("it@ferreteriasoria.example",)
+    assert {"FCSYNC_SMTP_PASSWORD", "FCSYNC_ALERT_WEBHOOK_URL"} <= tenants.env_names
 
 
 def test_demo_file_loads() -> None:
@@ -120,6 +134,13 @@ def test_settings_values_become_meltano_variable_strings(tmp_path: Path) -> None
         (lambda d: d["companies"][0]["factusol"].update(codigo_cliente_env="X"), "not both"),
         (lambda d: d.update(companies=[]), "non-empty list"),
         (lambda d: d["defaults"].update(retries={"max_retries": -1}), "max_retries"),
+        (lambda d: d["companies"][0].update(sync_every_minutes=7), "does not divide the hour"),
+        (lambda d: d["defaults"].update(sync_every_minutes=0), "minutes >= 1"),
+        (lambda d: d["companies"][0].update(sync_every_minutes="5"), "minutes >= 1"),
+        (
+            lambda d: d["companies"][0].update(sync_every_minutes=30, stale_after_minutes=10),
+            "stale_after_minutes \\(10\\) is shorter",
+        ),
     ],
 )
 def test_invalid_entries_are_refused_naming_them(tmp_path: Path, change: Any, message: str) -> None:
@@ -163,3 +184,64 @@ def test_credentials_given_by_environment_default_the_account_to_the_company(
     acme = parse(doc, tmp_path).companies[0]
     assert acme.factusol.account == "acme"
     assert "ACME_CODIGO_CLIENTE" in acme.secret_env_names
+
+
+def test_modified_jobs_every_five_minutes_full_jobs_weekly_by_default(tmp_path: Path) -> None:
+    acme, globex = parse(two_companies(), tmp_path).companies
+    assert acme.sync_every_minutes == 5
+    assert acme.schedules == {
+        "factusol-to-clientify": ["*/5 * * * *"],
+        "clientify-to-factusol": ["2-59/5 * * * *"],  # the other direction, half-way between
+        "factusol-to-clientify-full": ["0 3 * * 0"],
+        "clientify-to-factusol-full": ["30 3 * * 0"],
+    }
+    assert acme.stale_after_minutes == 30
+    assert globex.schedules["factusol-to-clientify"] == ["*/5 * * * *"]
+
+
+@pytest.mark.parametrize(
+    ("every", "f2c", "c2f"),
+    [
+        (1, "* * * * *", "* * * * *"),
+        (2, "*/2 * * * *", "1-59/2 * * * *"),
+        (10, "*/10 * * * *", "5-59/10 * * * *"),
+        (60, "0 * * * *", "30 * * * *"),
+    ],
+)
+def test_one_key_sets_a_companys_pace(tmp_path: Path, every: int, f2c: str, c2f: str) -> None:
+    doc = two_companies()
+    doc["defaults"]["schedules"] = {"factusol-to-clientify": "0 * * * *"}  # overridden below
+    doc["companies"][0]["sync_every_minutes"] = every
+    acme, globex = parse(doc, tmp_path).companies
+    assert acme.schedules["factusol-to-clientify"] == [f2c]
+    assert acme.schedules["clientify-to-factusol"] == [c2f]
+    assert acme.schedules["factusol-to-clientify-full"] == ["0 3 * * 0"]  # weekly still
+    assert globex.schedules["factusol-to-clientify"] == ["0 * * * *"]  # the defaults' own
+
+
+def test_a_companys_own_cron_outranks_its_interval(tmp_path: Path) -> None:
+    doc = two_companies()
+    doc["defaults"]["sync_every_minutes"] = 1
+    doc["companies"][0]["schedules"] = {"clientify-to-factusol": "50 7-20 * * 1-5"}
+    acme, _ = parse(doc, tmp_path).companies
+    assert acme.sync_every_minutes == 1
+    assert acme.schedules["factusol-to-clientify"] == ["* * * * *"]
+    assert acme.schedules["clientify-to-factusol"] == ["50 7-20 * * 1-5"]
+
+
+def test_meltano_yml_and_the_readme_schedule_every_five_minutes_and_weekly() -> None:
+    """The single-company schedules: meltano.yml's, and the README's cron lines, the same."""
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
+    by_job = {s["job"]: s["interval"] for s in project["schedules"]}
+    assert by_job == {
+        **{job: crons[0] for job, crons in modified_crons(5).items()},
+        "factusol-to-clientify-full": "0 3 * * 0",
+        "clientify-to-factusol-full": "30 3 * * 0",
+    }
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```cron\n", 1)[1].split("```", 1)[0]
+    crons = {}
+    for line in block.splitlines():
+        fields = line.split()
+        crons[fields[-1]] = " ".join(fields[:5])
+    assert crons == by_job

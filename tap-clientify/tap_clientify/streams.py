@@ -6,7 +6,13 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from clientify_api import custom_field_text, parse_api_datetime, to_utc_iso
+from clientify_api import (
+    ClientifyNotFoundError,
+    addresses_known,
+    custom_field_text,
+    parse_api_datetime,
+    to_utc_iso,
+)
 from singer_sdk import typing as th
 from singer_sdk.helpers.types import Context
 from typing_extensions import override
@@ -144,13 +150,31 @@ class ContactsStream(ClientifyStream):
             self.logger.info("contacts: full read of every contact")
         else:
             self.logger.info("contacts: reading contacts modified since %s", to_utc_iso(start))
-        count = 0
+        count = completed = 0
         for contact in self.api.iter_contacts(modified_gte=start, on_page=self.log_progress):
             count += 1
+            if not addresses_known(contact):
+                # older accounts' list items lack `addresses`: unknown, not empty (§3)
+                contact, read = self._with_addresses(contact)
+                completed += read
             yield contact
+        if completed:
+            self.logger.info("contacts: addresses read one by one for %d contacts", completed)
         self.logger.info("contacts: %d records read; API calls %s", count, dict(self.api.calls))
         if start is not None and count == 0:
             self._advance_empty_bookmark(context)
+
+    def _with_addresses(self, contact: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        """The contact with its addresses, and 1 when they were read (0: it vanished since
+        the page was read, and is emitted without them, i.e. unknown)."""
+        try:
+            return self.api.complete_addresses(contact), 1
+        except ClientifyNotFoundError:
+            self.logger.warning(
+                "contact %s: deleted while being read; emitted without addresses",
+                contact.get("id"),
+            )
+            return contact, 0
 
     def _advance_empty_bookmark(self, context: Context | None) -> None:
         # With no records the SDK leaves the bookmark where it was (or absent): a first run

@@ -1,8 +1,10 @@
-"""Shared by the packaging tests: the plugin_docs script as a module, and built distributions.
+"""Shared by the packaging tests: the plugin_docs and dist scripts as modules, and built
+distributions.
 
 Building is done once per session, into a session temporary directory, with `python -m build`
 (an isolated build: hatchling comes from the package index, not from this venv), so the
-wheels are built from the sdists exactly as a user's pip would.
+wheels are built from the sdists exactly as a user's pip would. `make dist`'s self-contained
+connector wheels are merged from those same wheels (fixture `connector_dist`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -18,18 +21,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load_plugin_docs() -> ModuleType:
-    path = ROOT / "scripts" / "plugin_docs.py"
-    spec = importlib.util.spec_from_file_location("plugin_docs", path)
+def _load_script(name: str, module_name: str) -> ModuleType:
+    path = ROOT / "scripts" / name
+    spec = importlib.util.spec_from_file_location(module_name, path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules["plugin_docs"] = module  # dataclasses look their module up while it executes
+    sys.modules[module_name] = module  # dataclasses look their module up while it executes
     spec.loader.exec_module(module)
     return module
 
 
-plugin_docs = _load_plugin_docs()
+plugin_docs = _load_script("plugin_docs.py", "plugin_docs")
+#: scripts/dist.py (`make dist`), under a name no installed package uses.
+dist_script = _load_script("dist.py", "fcsync_dist_script")
 
 
 class Dists:
@@ -60,3 +65,26 @@ class Dists:
 @pytest.fixture(scope="session")
 def dists(tmp_path_factory: pytest.TempPathFactory) -> Dists:
     return Dists(tmp_path_factory.mktemp("dists"))
+
+
+@dataclass(frozen=True)
+class ConnectorDist:
+    """What `make dist` writes: the directory, and per connector its wheel and definition."""
+
+    directory: Path
+    wheels: dict[str, Path]
+    definitions: dict[str, Path]
+
+
+@pytest.fixture(scope="session")
+def connector_dist(dists: Dists, tmp_path_factory: pytest.TempPathFactory) -> ConnectorDist:
+    """`make dist` of the four connectors (default DIST_PREFIX), once per session."""
+    out = tmp_path_factory.mktemp("connector-dist")
+    made = dist_script.make_dist(
+        out, dist_script.CONNECTORS, build=lambda directory: dists.build(directory)[0]
+    )
+    return ConnectorDist(
+        out,
+        {name: wheel for name, (wheel, _) in made.items()},
+        {name: definition for name, (_, definition) in made.items()},
+    )

@@ -1,20 +1,24 @@
-"""Both taps used the way another project would: built wheels, a throwaway Meltano project, a
-third-party target from PyPI, a full run and then a modified run through Meltano's state.
+"""The connectors used the way another project would: `make dist`'s wheels, a throwaway Meltano
+project, a third-party target from PyPI, a full run and then a modified run through Meltano's
+state.
 
-- The wheels are built from the sdists (`python -m build`), and Meltano installs them into the
-  plugins' own fresh virtualenvs: no editable install, nothing of the clone on their path.
-- The project is made with `meltano init` in a temporary directory (this venv's `meltano`,
-  pinned in requirements-dev.txt; it runs the plugins in their own venvs), and the taps are
-  added with `meltano add --from-ref` of the committed plugin definitions, `pip_url` replaced
-  by the wheel files.
-- The target is target-jsonl from PyPI (a singer-python target that validates each record
-  against the SCHEMA), so the JSON types the taps emit are what the test reads back.
+- `make dist`'s artefacts (one wheel per connector, our libraries inside it, and its plugin
+  definition) are copied to `fcsync/` in a project made with `meltano init` in a temporary
+  directory (this venv's `meltano`, pinned in requirements-dev.txt), and each connector is added
+  as its README says: `meltano add --plugin-type <type> <name> --from-ref ./fcsync/<name>.yml`,
+  which installs the wheel into the plugin's own fresh virtualenv: no editable install, nothing
+  of the clone on its path, no distribution of ours resolved from an index.
+- The taps' target is target-jsonl from PyPI (a singer-python target that validates each
+  record against the SCHEMA), so the JSON types the taps emit are what the test reads back.
+- Each of our targets, from its wheel, runs one full sync against both sandboxes: its wheel
+  carries several libraries (and their templates), which `--about` alone would not exercise.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,9 +30,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from sandbox.launcher import SandboxProcess
 
-from .conftest import Dists, plugin_docs
+from .conftest import ConnectorDist, dist_script, plugin_docs
 
 pytestmark = pytest.mark.e2e
 
@@ -106,31 +112,14 @@ class Project:
         state = json.loads(out.strip().splitlines()[-1])
         return str(state["singer_state"]["bookmarks"][stream]["replication_key_value"])
 
-    def venv_python(self, tap: str) -> Path:
-        return self.root / ".meltano" / "extractors" / tap / "venv" / "bin" / "python"
-
-
-def _definition_with_wheels(connector_name: str, wheels: list[Path], dest: Path) -> Path:
-    connector = next(c for c in plugin_docs.CONNECTORS if c.name == connector_name)
-    defn = yaml.safe_load(connector.definition_path.read_text(encoding="utf-8"))
-    defn["pip_url"] = " ".join(str(w) for w in wheels)
-    path = dest / f"{connector_name}.yml"
-    path.write_text(yaml.safe_dump(defn, sort_keys=False), encoding="utf-8")
-    return path
+    def venv_python(self, plugin: str) -> Path:
+        kind = dist_script.CONNECTORS.get(plugin, "extractors")
+        return self.root / ".meltano" / kind / plugin / "venv" / "bin" / "python"
 
 
 @pytest.fixture(scope="module")
-def project(dists: Dists, tmp_path_factory: pytest.TempPathFactory) -> Project:
+def project(connector_dist: ConnectorDist, tmp_path_factory: pytest.TempPathFactory) -> Project:
     base = tmp_path_factory.mktemp("separate-project")
-    defs = base / "definitions"
-    defs.mkdir()
-    wheels = {
-        "tap-factusol": [dists.build("packages/factusol_api")[0], dists.build("tap-factusol")[0]],
-        "tap-clientify": [
-            dists.build("packages/clientify_api")[0],
-            dists.build("tap-clientify")[0],
-        ],
-    }
     subprocess.run(
         [MELTANO, "init", "elsewhere", "--no-usage-stats"],
         cwd=base,
@@ -140,12 +129,13 @@ def project(dists: Dists, tmp_path_factory: pytest.TempPathFactory) -> Project:
         timeout=300,
     )
     project = Project(base / "elsewhere", base / "out")
-    for tap, tap_wheels in wheels.items():
-        ref = _definition_with_wheels(tap, tap_wheels, defs)
-        project.meltano(
-            "add", "--no-install", "--plugin-type", "extractor", tap, "--from-ref", str(ref)
-        )
-    target = defs / "target-jsonl.yml"
+    # What the user copies: `cp -r dist <project>/fcsync` (the definitions' default DIST_PREFIX).
+    prefix = dist_script.DEFAULT_PIP_PREFIX
+    shutil.copytree(connector_dist.directory, project.root / prefix)
+    for name, plugin_type in dist_script.CONNECTORS.items():
+        kind = plugin_type.removesuffix("s")
+        project.meltano("add", "--plugin-type", kind, name, "--from-ref", f"{prefix}/{name}.yml")
+    target = project.root / "target-jsonl.yml"
     target.write_text(
         yaml.safe_dump(
             {
@@ -160,10 +150,7 @@ def project(dists: Dists, tmp_path_factory: pytest.TempPathFactory) -> Project:
         ),
         encoding="utf-8",
     )
-    project.meltano(
-        "add", "--no-install", "--plugin-type", "loader", "target-jsonl", "--from-ref", str(target)
-    )
-    project.meltano("install")
+    project.meltano("add", "--plugin-type", "loader", "target-jsonl", "--from-ref", str(target))
     return project
 
 
@@ -191,48 +178,57 @@ def _aware(value: str) -> datetime:
 
 PROBE = """
 import importlib.metadata as md, importlib.util, json, sys
-out = {}
-for pair in sys.argv[1:]:
-    module, dist = pair.split("=")
-    d = md.distribution(dist)
-    out[module] = {"file": importlib.util.find_spec(module).origin, "version": d.version,
-                   "direct_url": json.loads(d.read_text("direct_url.json") or "{}")}
+dist = md.distribution(sys.argv[1])
+out = {"version": dist.version, "direct_url": json.loads(dist.read_text("direct_url.json") or "{}"),
+       "files": [str(f) for f in dist.files or []], "modules": {}, "absent": {},
+       "requires": dist.requires or []}
+for module in sys.argv[2:]:
+    out["modules"][module] = importlib.util.find_spec(module).origin
 for absent in ("sandbox", "customer_sync"):
-    out[absent] = importlib.util.find_spec(absent) is not None
+    out["absent"][absent] = importlib.util.find_spec(absent) is None
+out["distributions"] = sorted(d.metadata["Name"] for d in md.distributions())
 print(json.dumps(out))
 """
-INSTALLED = {
-    "tap-factusol": {"tap_factusol": "tap-factusol", "factusol_api": "fcsync-factusol-api"},
-    "tap-clientify": {"tap_clientify": "tap-clientify", "clientify_api": "fcsync-clientify-api"},
-}
 
 
-@pytest.mark.parametrize("tap", list(INSTALLED))
-def test_the_tap_runs_from_its_wheels_not_from_the_clone(project: Project, tap: str) -> None:
-    python = project.venv_python(tap)
-    pairs = [f"{module}={dist}" for module, dist in INSTALLED[tap].items()]
-    proc = subprocess.run([str(python), "-c", PROBE, *pairs], capture_output=True, text=True)
+@pytest.mark.parametrize("connector", list(dist_script.CONNECTORS))
+def test_the_connector_runs_from_its_one_wheel_not_from_the_clone(
+    project: Project, connector_dist: ConnectorDist, connector: str
+) -> None:
+    python = project.venv_python(connector)
+    package = connector.replace("-", "_")
+    libraries = [lib.removeprefix("packages/") for lib in dist_script.plan(connector).libraries]
+    proc = subprocess.run(
+        [str(python), "-c", PROBE, connector, package, *libraries], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
     found = json.loads(proc.stdout)
     venv = python.parents[1]
-    for module in INSTALLED[tap]:
-        info = found[module]
-        assert Path(info["file"]).is_relative_to(venv), info["file"]
-        assert info["version"] == plugin_docs.release_version()
-        # installed from a wheel file, not an editable checkout
-        assert info["direct_url"]["url"].endswith(".whl"), info["direct_url"]
-        assert "dir_info" not in info["direct_url"]
-    assert found["sandbox"] is False  # the emulators ship with nothing
-    assert found["customer_sync"] is False  # a tap needs no mapping library
-    # The installed tap describes the same settings as the code in this clone.
+    assert found["version"] == plugin_docs.release_version()
+    # installed from the wheel file the definition names, not from an editable checkout
+    wheel = connector_dist.wheels[connector].name
+    assert found["direct_url"]["url"].endswith(f"/fcsync/{wheel}"), found["direct_url"]
+    assert "dir_info" not in found["direct_url"]
+    for module, origin in found["modules"].items():
+        assert Path(origin).is_relative_to(venv), origin
+        assert f"{module}/__init__.py" in found["files"]  # carried by the connector's wheel
+    # No distribution of this repository but the connector, and none required.
+    ours = set(dist_script.repository_distributions())
+    installed = {canonicalize_name(name) for name in found["distributions"]}
+    assert installed & ours == {canonicalize_name(connector)}
+    assert not [r for r in found["requires"] if canonicalize_name(Requirement(r).name) in ours]
+    assert found["absent"]["sandbox"]  # the emulators ship with nothing
+    if connector.startswith("tap-"):
+        assert found["absent"]["customer_sync"]  # a tap needs no mapping library
+    # The installed connector describes the same settings as the code in this clone.
     about = subprocess.run(
-        [str(python.with_name(tap)), "--about", "--format=json"],
+        [str(python.with_name(connector)), "--about", "--format=json"],
         capture_output=True,
         text=True,
         check=True,
     )
-    connector = next(c for c in plugin_docs.CONNECTORS if c.name == tap)
-    assert json.loads(about.stdout)["settings"] == plugin_docs.about_json(connector)["settings"]
+    spec = next(c for c in plugin_docs.CONNECTORS if c.name == connector)
+    assert json.loads(about.stdout)["settings"] == plugin_docs.about_json(spec)["settings"]
 
 
 def _check_client(record: dict[str, Any], row: dict[str, Any]) -> None:
@@ -349,3 +345,58 @@ def test_tap_clientify_full_then_modified_through_meltano_state(
         if record["id"] in edited:
             assert record["first_name"] == edited[record["id"]]
     assert _aware(project.bookmark("tap-clientify", "contacts")) > bookmark
+
+
+def _factusol_settings(prefix: str, url: str) -> dict[str, str]:
+    values = {
+        "API_URL": url,
+        "CODIGO_FABRICANTE": "1234",
+        "CODIGO_CLIENTE": "56789",
+        "BASE_DATOS": "FS001",
+        "PASSWORD": "sandbox-password",
+    }
+    return {f"{prefix}{key}": value for key, value in values.items()}
+
+
+@pytest.mark.parametrize(
+    ("tap", "target"), [("tap-factusol", "target-clientify"), ("tap-clientify", "target-factusol")]
+)
+def test_the_targets_sync_from_their_wheels(
+    project: Project,
+    factusol: SandboxProcess,
+    clientify: SandboxProcess,
+    tmp_path: Path,
+    tap: str,
+    target: str,
+) -> None:
+    """Each target, whose wheel carries every library it uses, runs a full sync end to end."""
+    env = {
+        **_factusol_settings("TAP_FACTUSOL_", factusol.api_url),
+        "TAP_FACTUSOL_SYNC_MODE": "full",
+        "TAP_CLIENTIFY_API_URL": clientify.api_url,
+        "TAP_CLIENTIFY_API_KEY": "sandbox-api-key",
+        "TAP_CLIENTIFY_SYNC_MODE": "full",
+    }
+    if target == "target-clientify":
+        prefix, source, written, before = "TARGET_CLIENTIFY_", CLIENTS, clientify, CONTACTS
+        env |= _factusol_settings(f"{prefix}FACTUSOL_", factusol.api_url)
+        env |= {f"{prefix}API_URL": clientify.api_url, f"{prefix}API_KEY": "sandbox-api-key"}
+    else:
+        prefix, source, written, before = "TARGET_FACTUSOL_", CONTACTS, factusol, CLIENTS
+        env |= _factusol_settings(prefix, factusol.api_url)
+        env |= {
+            f"{prefix}CLIENTIFY_API_URL": clientify.api_url,
+            f"{prefix}CLIENTIFY_API_KEY": "sandbox-api-key",
+        }
+    out = tmp_path / "target-output"
+    for name in ("plan_file", "reject_file", "report_file", "index_cache_file", "ledger_uri"):
+        env[f"{prefix}{name.upper()}"] = str(out / name)
+    project.meltano("run", tap, target, env=env)
+
+    report = json.loads((out / "report_file").read_text(encoding="utf-8"))
+    assert report["status"] == "ok", report.get("error")
+    counts = report["counts"]
+    assert counts["created"] > 0
+    assert counts["created"] + counts["linked"] + counts["rejected"] == source
+    rows = written.admin("GET", "contacts" if written is clientify else "clients")
+    assert len(next(iter(rows.values()))) == before + counts["created"]

@@ -4,26 +4,27 @@ retries, a shared rate limiter and client-side checks of every filter."""
 from clientify_api._version import __version__
 from clientify_api.client import DEFAULT_API_URL, MAX_PAGE_SIZE, ClientifyClient, PageInfo
 from clientify_api.contacts import (
-    ContactIndex,
-    compact_nif,
+    addresses_known,
     contact_emails,
     contact_phones,
     contact_tags,
     custom_field_matches,
     custom_field_text,
     custom_field_value,
+    fold_email,
     is_contact_field_definition,
     link_key,
-    normalize_email,
 )
 from clientify_api.errors import (
     ClientifyAuthError,
+    ClientifyConflictError,
     ClientifyCustomFieldError,
     ClientifyError,
     ClientifyNotFoundError,
     ClientifyRetryError,
     ClientifyValidationError,
 )
+from clientify_api.index import ContactIndex, IdentityKeys, is_database_url
 from clientify_api.ratelimit import RateLimiter
 from clientify_api.timeutil import format_filter_datetime, parse_api_datetime, to_utc_iso
 
@@ -32,26 +33,29 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "ClientifyAuthError",
     "ClientifyClient",
+    "ClientifyConflictError",
     "ClientifyCustomFieldError",
     "ClientifyError",
     "ClientifyNotFoundError",
     "ClientifyRetryError",
     "ClientifyValidationError",
     "ContactIndex",
+    "IdentityKeys",
     "PageInfo",
     "RateLimiter",
     "__version__",
-    "compact_nif",
+    "addresses_known",
     "contact_emails",
     "contact_phones",
     "contact_tags",
     "custom_field_matches",
     "custom_field_text",
     "custom_field_value",
+    "fold_email",
     "format_filter_datetime",
     "is_contact_field_definition",
+    "is_database_url",
     "link_key",
-    "normalize_email",
     "parse_api_datetime",
     "to_utc_iso",
 ]

@@ -6,8 +6,11 @@ and the status, plus the API's own error text. Never the body we sent, never the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
+
+import requests
 
 
 class ClientifyError(Exception):
@@ -62,6 +65,30 @@ class ClientifyValidationError(ClientifyError):
             path=path,
             status=status,
         )
+
+
+class ClientifyConflictError(ClientifyValidationError):
+    """The API refused a create because a unique value is already taken: a 409 (a duplicate
+    ``taxpayer_identification_number``, reported for some accounts), or a 400 whose only
+    message for a field says it "already exists" (DRF's unique validator).
+
+    ``field`` names the contact field at fault (``"taxpayer_identification_number"``) when the
+    answer tells, else None. A target may send the create again without that field. Being a
+    :class:`ClientifyValidationError`, code that rejects the record on validation errors keeps
+    doing so.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        messages: Mapping[str, Any] | list[Any] | str | None,
+        *,
+        field: str | None,
+        method: str = "",
+        path: str = "",
+    ) -> None:
+        super().__init__(status, messages, method=method, path=path)
+        self.field = field
 
 
 class ClientifyCustomFieldError(ClientifyError):
@@ -127,3 +154,88 @@ def _text(value: Any) -> str:
     if isinstance(value, list):
         return " ".join(_text(v) for v in value)
     return str(value)
+
+
+def raise_for_client_error(
+    response: requests.Response,
+    method: str,
+    path: str,
+    *,
+    end_on_invalid_page: bool,
+) -> None:
+    """Raise the error a 4xx answer (not 429) means; returns only for 404 "Invalid page."
+    when ``end_on_invalid_page`` (the end of a listing)."""
+    status = response.status_code
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    detail = body.get("detail") if isinstance(body, dict) else None
+    detail_text = str(detail).strip() if detail is not None else ""
+    where = f"{method} {path} -> {status}"
+    if status == 401:
+        raise ClientifyAuthError(
+            f"Clientify rejected the API key ({where}"
+            + (f": {detail_text}" if detail_text else "")
+            + "). Check api_key.",
+            method=method,
+            path=path,
+            status=status,
+        )
+    if status == 403:
+        raise ClientifyAuthError(
+            f"Clientify refused access ({where}"
+            + (f": {detail_text}" if detail_text else "")
+            + "): the API key has no API access (API add-on or an admin user is needed).",
+            method=method,
+            path=path,
+            status=status,
+        )
+    if status == 404:
+        folded = detail_text.casefold()
+        if "api key not provided" in folded:
+            # Clientify answers a missing Authorization header with 404, not 401.
+            raise ClientifyAuthError(
+                f"Clientify did not receive the API key ({where}: {detail_text})",
+                method=method,
+                path=path,
+                status=status,
+            )
+        if end_on_invalid_page and folded.startswith("invalid page"):
+            return None
+        hint = detail_text or (
+            "not a JSON answer: unknown route, check api_url" if body is None else "Not found"
+        )
+        raise ClientifyNotFoundError(f"{where}: {hint}", method=method, path=path, status=status)
+    if body is None:
+        text = response.text.strip()
+        # An HTML error page says nothing useful and may be long: keep only short text.
+        body = text if text and len(text) <= 300 and not text.startswith("<") else None
+    conflict = _conflict_field(status, body)
+    if conflict is not None:
+        raise ClientifyConflictError(status, body, field=conflict or None, method=method, path=path)
+    raise ClientifyValidationError(status, body, method=method, path=path)
+
+
+# A refusal naming the contact's NIF field (a 409's ``detail`` names no field key).
+_TIN_WORDS = re.compile(r"taxpayer[ _]identification[ _]number|\b(?:tin|nif|cif)\b")
+
+
+def _conflict_field(status: int, body: Any) -> str | None:
+    """For a duplicate-value refusal, the field at fault ("" when unknown); None otherwise."""
+    messages = normalize_messages(body) if isinstance(body, (dict, list, str)) else {}
+    if status == 409:
+        for key in messages:
+            if key not in ("detail", "non_field_errors"):
+                return key
+        text = " ".join(" ".join(texts) for texts in messages.values()).casefold()
+        if _TIN_WORDS.search(text):
+            return "taxpayer_identification_number"
+        return ""
+    if status == 400 and len(messages) == 1:
+        key, texts = next(iter(messages.items()))
+        if key not in ("detail", "non_field_errors") and all(
+            "already exists" in t.casefold() for t in texts
+        ):
+            return key
+    return None

@@ -32,7 +32,7 @@ def contact(cid: int, *, modified: str = "2025-11-18T08:36:13.023747+01:00", **e
         "url": f"{API}/contacts/{cid}/",
         "first_name": f"Name{cid}",
         "last_name": "Doe",
-        "emails": [{"id": cid * 10, "type": 4, "email": f"user{cid}@example.com"}],
+        "emails": [{"id": cid * 10, "type": 4, "email": f"user{cid}@empresa.es"}],
         "phones": [],
         "custom_fields": [],
         "tags": [],
@@ -268,13 +268,13 @@ def test_build_contact_index_is_one_scan(client, rsps):
     rsps.get(
         CONTACTS,
         match=[matchers.query_param_matcher({"page": "2", "page_size": "100"})],
-        json=page([contact(2, taxpayer_identification_number="b-12.345 678")]),
+        json=page([contact(2, taxpayer_identification_number="b-12.345 674")]),
     )
     index = client.build_contact_index()
     assert len(rsps.calls) == 2
     assert [c["id"] for c in index.by_factusol_id("9")] == [1]
-    assert [c["id"] for c in index.by_nif("B12345678")] == [2]
-    assert [c["id"] for c in index.by_email("USER2@example.com ")] == [2]
+    assert [c["id"] for c in index.by_nif("B12345674")] == [2]
+    assert [c["id"] for c in index.by_email("USER2@empresa.es ")] == [2]
 
 
 # --------------------------------------------------------------------------- errors

@@ -23,7 +23,7 @@ def contact(cid: int, link: str | None = None, **extra) -> dict:
     body = {
         "id": cid,
         "first_name": f"Name{cid}",
-        "emails": [{"id": cid, "type": 4, "email": f"user{cid}@example.com"}],
+        "emails": [{"id": cid, "type": 4, "email": f"user{cid}@empresa.es"}],
         "custom_fields": [{"field": "factusol_id", "value": link}] if link else [],
         "taxpayer_identification_number": "",
         "modified": "2026-03-01T09:00:00+01:00",
@@ -186,7 +186,7 @@ def test_index_rows_live_on_disk_not_in_python_objects(cache):
         index.add(contact(cid, str(cid)))
     index.commit()
     assert len(index) == 2000
-    assert [c["id"] for c in index.by_email("USER1999@example.com")] == [1999]
+    assert [c["id"] for c in index.by_email("USER1999@empresa.es")] == [1999]
     assert sum(1 for _ in index) == 2000
     index.close()
     assert cache.stat().st_size > 100_000
@@ -225,4 +225,35 @@ def test_a_cache_in_postgresql_is_shared_by_accounts_without_mixing_them(rsps):
     assert sorted(c["id"] for c in again) == [1, 2]  # globex's contact 3 is not acme's
     assert len(account.windows) == 3
     assert account.windows[-1] is not None  # a refresh, not a full scan: the cache held
+    again.close()
+
+
+def test_a_cache_written_before_sqlalchemy_is_read_and_rebuilt_once(tmp_path):
+    # the hand-written sqlite3 store's schema 4 (same tables), one contact in it
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(
+        """
+        CREATE TABLE contact_index_contact (scope TEXT NOT NULL, pk TEXT NOT NULL,
+            seq BIGINT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (scope, pk));
+        CREATE INDEX contact_index_contact_seq ON contact_index_contact (scope, seq);
+        CREATE TABLE contact_index_key (scope TEXT NOT NULL, kind TEXT NOT NULL,
+            key TEXT NOT NULL, pk TEXT NOT NULL);
+        CREATE INDEX contact_index_key_lookup ON contact_index_key (scope, kind, key);
+        CREATE INDEX contact_index_key_contact ON contact_index_key (scope, pk);
+        CREATE TABLE contact_index_meta (scope TEXT NOT NULL, name TEXT NOT NULL,
+            value TEXT NOT NULL, PRIMARY KEY (scope, name));
+        INSERT INTO contact_index_contact VALUES ('local', '1', 1, '{"id": 1}');
+        INSERT INTO contact_index_meta VALUES ('local', 'field', 'factusol_id');
+        INSERT INTO contact_index_meta VALUES ('local', 'version', '4');
+        """
+    )
+    db.commit()
+    db.close()
+    index = ContactIndex(path=path)
+    assert len(index) == 0  # NIF keys changed meaning: rebuilt from a scan
+    index.add(contact(2, "20"))
+    index.close(commit=True)
+    again = ContactIndex(path=path)
+    assert [c["id"] for c in again.by_factusol_id(20)] == [2]  # kept from now on
     again.close()

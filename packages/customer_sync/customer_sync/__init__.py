@@ -2,27 +2,38 @@
 contacts, the conflict rule, and the reject/plan/report writers. Pure: no HTTP, no singer_sdk."""
 
 from .conflict import ConflictPolicy, Side, company_timezone, decide_winner
-from .identity import email_identity, is_placeholder_nif, link_code, nif_identity, parse_link_code
+from .contact_mapping import (
+    AddAddress,
+    AddEmail,
+    AddPhone,
+    AddTag,
+    ContactChanges,
+    DeleteAddress,
+    DeleteEmail,
+    DeletePhone,
+    SubResourceOp,
+    contact_changes,
+    customer_from_contact,
+)
+from .identity import (
+    IDENTITY_KEYS,
+    IDENTITY_VERSION,
+    IdentityKeys,
+    email_identity,
+    is_placeholder_nif,
+    link_code,
+    nif_identity,
+    parse_link_code,
+)
 from .keyindex import KeyIndex
 from .mapping import (
     CLIENT_RECORD_FIELDS,
     F_CLI_OWNED_COLUMNS,
     F_CLI_SIZES,
     FIELD_COLUMNS,
-    AddAddress,
-    AddEmail,
-    AddPhone,
-    AddTag,
     ClientChanges,
-    ContactChanges,
-    DeleteAddress,
-    DeleteEmail,
-    DeletePhone,
-    SubResourceOp,
     client_changes,
-    contact_changes,
     customer_from_client,
-    customer_from_contact,
     customer_from_row,
     normalize_customer,
 )
@@ -78,6 +89,8 @@ __all__ = [
     "FIELD_COLUMNS",
     "F_CLI_OWNED_COLUMNS",
     "F_CLI_SIZES",
+    "IDENTITY_KEYS",
+    "IDENTITY_VERSION",
     "MATCH_KEYS",
     "MERGE_FIELDS",
     "PLAN_ACTIONS",
@@ -97,6 +110,7 @@ __all__ = [
     "FieldDiff",
     "FieldIssue",
     "FieldMerge",
+    "IdentityKeys",
     "KeyIndex",
     "MatchCandidate",
     "MatchDecision",

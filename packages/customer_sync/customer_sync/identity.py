@@ -10,10 +10,15 @@ a whole side, which the matching rule (:mod:`customer_sync.matching`) takes as a
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from .normalize import NO_NIF_TEXTS, InvalidValue, check_nif, clean_text, normalize_email
 
 __all__ = [
+    "IDENTITY_KEYS",
+    "IDENTITY_VERSION",
+    "IdentityKeys",
     "email_identity",
     "is_placeholder_nif",
     "link_code",
@@ -88,7 +93,10 @@ def nif_identity(value: object) -> str | None:
         nif = check_nif(value)
     except InvalidValue:
         return None
-    return nif or None
+    # judged again in its compact form: a DNI/NIE typed without its leading zeros can read as a
+    # placeholder only once padded ("X123456S" -> "X0123456S"), and an identity must be one
+    # (nif_identity of an identity is itself, so an index keyed by it finds it)
+    return nif if nif and not is_placeholder_nif(nif) else None
 
 
 def email_identity(value: object) -> str | None:
@@ -96,3 +104,21 @@ def email_identity(value: object) -> str | None:
     if not isinstance(value, str):
         return None
     return normalize_email(value) or None
+
+
+# Bump when nif_identity or email_identity give a value another key: a contact index kept
+# between runs (clientify_api) stores it and is rebuilt once when it changes.
+IDENTITY_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class IdentityKeys:
+    """The identity functions as one value, for an index that keys records the way matching
+    looks them up (``clientify_api.ContactIndex(keys=IDENTITY_KEYS)``)."""
+
+    version: str
+    nif: Callable[[object], str | None]
+    email: Callable[[object], str | None]
+
+
+IDENTITY_KEYS = IdentityKeys(IDENTITY_VERSION, nif_identity, email_identity)

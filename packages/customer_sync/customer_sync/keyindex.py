@@ -2,7 +2,8 @@
 
 The matching rule needs to know how many records on a side hold a NIF or an e-mail, and which.
 Held in dicts, every client's keys grew a target by ~120 MB at 190,000 clients; rows in a private
-SQLite temporary file keep memory flat whatever the size of the books.
+SQLite temporary file keep memory flat whatever the size of the books. Stored with SQLAlchemy
+Core, as the sync's other state (the ledger, the contact index).
 """
 
 from __future__ import annotations
@@ -12,11 +13,46 @@ import sqlite3
 import threading
 from collections.abc import Iterable
 
+import sqlalchemy as sa
+from sqlalchemy.pool import StaticPool
+
 from .identity import email_identity, nif_identity
 
 __all__ = ["KeyIndex"]
 
 RecordId = int | str
+
+_TABLES = sa.MetaData()
+_RECORD_KEY = sa.Table(
+    "record_key",
+    _TABLES,
+    sa.Column("n", sa.Integer, primary_key=True),  # insertion order
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("id", sa.Text, nullable=False),
+    sa.Index("record_key_lookup", "kind", "key"),
+    sa.Index("record_key_id", "id"),
+)
+_ID: sa.BindParameter[str] = sa.bindparam("id", type_=sa.Text)
+_KIND: sa.BindParameter[str] = sa.bindparam("kind", type_=sa.Text)
+_ADD = _RECORD_KEY.insert()
+_DROP = _RECORD_KEY.delete().where(_RECORD_KEY.c.id == _ID)
+_HOLDERS = (
+    sa.select(_RECORD_KEY.c.id)
+    .where(_RECORD_KEY.c.kind == _KIND, _RECORD_KEY.c.key == sa.bindparam("key"))
+    .group_by(_RECORD_KEY.c.id)
+    .order_by(sa.func.min(_RECORD_KEY.c.n))
+)
+_KEYS_OF = (
+    sa.select(_RECORD_KEY.c.key)
+    .where(_RECORD_KEY.c.id == _ID, _RECORD_KEY.c.kind == _KIND)
+    .order_by(_RECORD_KEY.c.n)
+)
+
+
+def _private_file() -> sqlite3.Connection:
+    # "" = a private temporary on-disk database, deleted on close (memory stays flat)
+    return sqlite3.connect("", check_same_thread=False)
 
 
 class KeyIndex:
@@ -25,15 +61,9 @@ class KeyIndex:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        # "" = a private temporary on-disk database, deleted on close.
-        self._db = sqlite3.connect("", check_same_thread=False)
-        self._db.executescript(
-            """
-            CREATE TABLE record_key (kind TEXT NOT NULL, key TEXT NOT NULL, id TEXT NOT NULL);
-            CREATE INDEX record_key_lookup ON record_key (kind, key);
-            CREATE INDEX record_key_id ON record_key (id);
-            """
-        )
+        self._engine = sa.create_engine("sqlite://", creator=_private_file, poolclass=StaticPool)
+        self._db = self._engine.connect()
+        _TABLES.create_all(self._db)
         self.records = 0
 
     def add(self, record_id: RecordId, *, nif: object, emails: Iterable[object]) -> None:
@@ -41,11 +71,9 @@ class KeyIndex:
         keys = self.keys(nif=nif, emails=emails)
         rid = json.dumps(record_id)
         with self._lock:
-            removed = self._db.execute("DELETE FROM record_key WHERE id = ?", (rid,)).rowcount
-            self._db.executemany(
-                "INSERT INTO record_key (kind, key, id) VALUES (?, ?, ?)",
-                [(kind, key, rid) for kind, key in keys],
-            )
+            removed = self._db.execute(_DROP, {"id": rid}).rowcount
+            if keys:
+                self._db.execute(_ADD, [{"kind": k, "key": v, "id": rid} for k, v in keys])
             self.records += bool(keys) - bool(removed)
 
     @staticmethod
@@ -60,9 +88,7 @@ class KeyIndex:
 
     def remove(self, record_id: RecordId) -> None:
         with self._lock:
-            removed = self._db.execute(
-                "DELETE FROM record_key WHERE id = ?", (json.dumps(record_id),)
-            ).rowcount
+            removed = self._db.execute(_DROP, {"id": json.dumps(record_id)}).rowcount
             self.records -= bool(removed)
 
     def holders(self, kind: str, key: str) -> list[RecordId]:
@@ -70,32 +96,26 @@ class KeyIndex:
         if not key:
             return []
         with self._lock:
-            rows = self._db.execute(
-                "SELECT DISTINCT id FROM record_key WHERE kind = ? AND key = ? ORDER BY rowid",
-                (kind, key),
-            ).fetchall()
-        ids: list[RecordId] = [json.loads(rid) for (rid,) in rows]
+            rows = self._db.scalars(_HOLDERS, {"kind": kind, "key": key}).all()
+        ids: list[RecordId] = [json.loads(rid) for rid in rows]
         return ids
 
     def count(self, kind: str, key: str) -> int:
         return len(self.holders(kind, key))
 
     def nif_of(self, record_id: RecordId) -> str | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT key FROM record_key WHERE id = ? AND kind = 'nif'",
-                (json.dumps(record_id),),
-            ).fetchone()
-        return str(row[0]) if row else None
+        found = self._keys_of(record_id, "nif")
+        return found[0] if found else None
 
     def emails_of(self, record_id: RecordId) -> list[str]:
+        return self._keys_of(record_id, "email")
+
+    def _keys_of(self, record_id: RecordId, kind: str) -> list[str]:
         with self._lock:
-            rows = self._db.execute(
-                "SELECT key FROM record_key WHERE id = ? AND kind = 'email' ORDER BY rowid",
-                (json.dumps(record_id),),
-            ).fetchall()
-        return [str(key) for (key,) in rows]
+            rows = self._db.scalars(_KEYS_OF, {"id": json.dumps(record_id), "kind": kind}).all()
+        return [str(key) for key in rows]
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            self._engine.dispose()

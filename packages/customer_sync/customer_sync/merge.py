@@ -19,6 +19,7 @@ from datetime import datetime, tzinfo
 from typing import Literal
 
 from .conflict import MADRID, ConflictPolicy, Side, decide_winner
+from .identity import is_placeholder_nif
 from .model import TEXT_FIELDS, Customer, FieldIssue
 from .normalize import fit_factusol_text
 
@@ -46,10 +47,14 @@ def same_value(field_name: str, a: str | None, b: str | None) -> bool:
     """Equal, or the same text once fitted into FactuSOL when one of them is FactuSOL's copy.
 
     Clientify keeps a longer or richer text; FactuSOL holds its fitted copy: both are in sync.
+    A placeholder NIF and an empty one are the same (neither identifies anybody).
     """
     if a is None or b is None:
         return a is b
     if a == b:
+        return True
+    if field_name == "nif" and not (a and b) and is_placeholder_nif(a or b):
+        # a placeholder (00000000T) is never sent to Clientify: "no NIF" on both sides
         return True
     size = _FITTED_FIELDS.get(field_name)
     if size is None:

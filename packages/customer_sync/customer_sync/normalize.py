@@ -32,6 +32,7 @@ __all__ = [
     "country_name_es",
     "country_numeric",
     "fit_factusol_text",
+    "is_public_email_domain",
     "is_valid_email",
     "normalize_email",
     "normalize_nif",
@@ -268,15 +269,40 @@ def _bare_address(text: str) -> str:
     return text.strip().rstrip(".,;:")
 
 
-def is_valid_email(address: str) -> bool:
-    """True when Clientify (Django's EmailValidator) accepts ``address`` as written."""
-    if len(address) > _EMAIL_MAX or len(address.rpartition("@")[0]) > _LOCAL_PART_MAX:
+# Domains that are not on the public Internet: special-use names (RFC 6761: test, example,
+# invalid, localhost; RFC 6762: local; RFC 7686: onion; RFC 8375: home.arpa). Django's validator
+# lets ``x@localhost`` through; the CRM would keep an address nobody can write to. The
+# documentation domains example.com/.net/.org are real public names, so they are left alone.
+_SPECIAL_USE_TLDS = frozenset({"test", "example", "invalid", "localhost", "local", "onion"})
+_SPECIAL_USE_DOMAINS = frozenset({"home.arpa"})
+
+
+def is_public_email_domain(domain: str) -> bool:
+    """False for a bare host (no dot) or a special-use name (and its subdomains); compared
+    case-insensitively, a trailing dot ignored."""
+    labels = domain.strip().rstrip(".").casefold().split(".")
+    if len(labels) < 2 or labels[-1] in _SPECIAL_USE_TLDS:
         return False
+    return not any(".".join(labels[i:]) in _SPECIAL_USE_DOMAINS for i in range(len(labels) - 1))
+
+
+def _email_problem(address: str) -> str | None:
+    """Why Clientify refuses ``address`` or nobody can receive mail there; None when usable."""
+    if len(address) > _EMAIL_MAX or len(address.rpartition("@")[0]) > _LOCAL_PART_MAX:
+        return "not a valid email address"
     try:
         _DJANGO_EMAIL(address)
     except DjangoValidationError:
-        return False
-    return True
+        return "not a valid email address"
+    if not is_public_email_domain(address.rpartition("@")[2]):
+        return "not a public email domain (special-use or a bare host name)"
+    return None
+
+
+def is_valid_email(address: str) -> bool:
+    """True when Clientify (Django's EmailValidator) accepts ``address`` as written and its
+    domain is a public one (:func:`is_public_email_domain`)."""
+    return _email_problem(address) is None
 
 
 def check_email(value: str) -> tuple[str, list[str]]:
@@ -289,13 +315,14 @@ def check_email(value: str) -> tuple[str, list[str]]:
     if not text:
         return "", []
     single = _bare_address(text).lower()
-    if is_valid_email(single):
+    problem = _email_problem(single)
+    if problem is None:
         return single, []
     parts = [_bare_address(p).lower() for p in _EMAIL_SEPARATORS.split(text) if "@" in p]
     valid = [p for p in parts if is_valid_email(p)]
     if len(parts) > 1 and valid:
         return valid[0], [f"{len(parts)} addresses in one value: only the first valid one syncs"]
-    raise InvalidValue("not a valid email address")
+    raise InvalidValue(problem if len(parts) <= 1 else "not a valid email address")
 
 
 def normalize_email(value: str) -> str | None:

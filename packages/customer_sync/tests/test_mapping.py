@@ -225,7 +225,7 @@ def test_customer_from_contact_detail_shape_and_missing_keys():
         "last_name": "Doe",
         "company": None,
         "company_details": None,
-        "emails": [{"id": 104000001, "type": 4, "email": "john.doe@example.com"}],
+        "emails": [{"id": 104000001, "type": 4, "email": "john.doe@empresa.es"}],
         "phones": [{"id": 94000001, "type": 1, "phone": "+1234567890", "unsubscribed": False}],
         "custom_fields": [],
         "tags": ["some tag"],
@@ -233,15 +233,16 @@ def test_customer_from_contact_detail_shape_and_missing_keys():
     }
     customer, issues = customer_from_contact(detail, region="ES")
     assert customer == Customer(
-        name="John Doe", trade_name="", nif="", email="john.doe@example.com", mobile=""
+        name="John Doe", trade_name="", nif="", email="john.doe@empresa.es", mobile=""
     )
     # "+1234567890" is not a real number: reported, left unset; addresses unknown (no key)
     assert [(i.field, i.problem) for i in issues] == [("phone", "not a valid phone number")]
 
 
-def test_customer_from_contact_name_falls_back_to_company_name():
+def test_customer_from_contact_name_is_its_own_value_not_the_company_shown_for_it():
     contact = LIST_ITEM | {"first_name": "", "last_name": None}
-    assert customer_from_contact(contact, region="ES")[0].name == "Ferretería Pepe"
+    customer = customer_from_contact(contact, region="ES")[0]
+    assert (customer.name, customer.trade_name) == ("", "Ferretería Pepe")
 
 
 @pytest.mark.parametrize(
@@ -410,13 +411,13 @@ def test_address_unknown_on_old_list_items():
 
 
 def test_top_level_changes_go_to_the_put_body():
-    desired = FULL.replace(name="Ferretería López Hermanos SL", nif="12345678Z", trade_name="Pepe")
+    desired = FULL.replace(name="Ferretería López Hermanos SL", nif="47384951Y", trade_name="Pepe")
     changes = contact_changes(LIST_ITEM, desired, tag="vip")
     assert changes.update_body == {
         "first_name": "Ferretería López Hermanos SL",
         "last_name": "",
         "company": "Pepe",
-        "taxpayer_identification_number": "12345678Z",
+        "taxpayer_identification_number": "47384951Y",
     }
     assert changes.operations == []
 
@@ -450,7 +451,7 @@ def test_tag_added_once():
 def test_contact_with_only_a_company_keeps_its_empty_name():
     contact = contact_of(FULL, first_name="", last_name="")
     from_contact, _ = customer_from_contact(contact, region="ES")
-    assert from_contact.name == "Ferretería Pepe"
+    assert from_contact.name == ""
     assert contact_changes(contact, from_contact, tag="factusol").is_noop
     # and FactuSOL does not get its empty fiscal name filled either
     row = ROW | {"NOFCLI": ""}

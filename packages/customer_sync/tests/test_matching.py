@@ -42,6 +42,23 @@ def test_placeholder_nifs(value, placeholder):
 
 
 @pytest.mark.parametrize(
+    ("typed", "identity"),
+    [
+        ("X123456S", None),  # a placeholder once padded (X0123456S): both forms identify nobody
+        ("X0123456S", None),
+        ("y579135d", "Y0579135D"),
+        ("5.837.261-e", "05837261E"),
+        ("ES B-12345674", "B12345674"),
+    ],
+)
+def test_a_nif_identity_is_its_own_identity(typed, identity):
+    # a contact index keys contacts by nif_identity and is looked up with identities
+    assert nif_identity(typed) == identity
+    if identity is not None:
+        assert nif_identity(identity) == identity
+
+
+@pytest.mark.parametrize(
     ("value", "code"),
     [
         (" 10001 ", 10001),

@@ -7,6 +7,7 @@ from customer_sync import (
     country_alpha2,
     country_name_es,
     country_numeric,
+    customer_from_client,
     fit_factusol_text,
     normalize_email,
     normalize_nif,
@@ -200,6 +201,46 @@ def test_normalize_email(raw, expected):
     assert normalize_email(raw) == expected
     if expected:
         assert normalize_email(expected) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # special-use and non-public domains (RFC 6761/6762/7686/8375)
+        ("ana@localhost", None),
+        ("ana@LOCALHOST", None),
+        ("ana@intranet", None),  # a bare host: no dot
+        ("ana@empresa.test", None),
+        ("ana@empresa.example", None),
+        ("ana@empresa.invalid", None),
+        ("ana@impresora.local", None),
+        ("ana@servidor.localhost", None),
+        ("ana@router.home.arpa", None),
+        ("ana@abc.onion", None),
+        # public domains, documentation ones included (they exist and resolve)
+        ("ana@example.com", "ana@example.com"),
+        ("ana@mail.example.net", "ana@mail.example.net"),
+        ("ana@example.es", "ana@example.es"),
+        ("ana@myexample.com", "ana@myexample.com"),
+        ("ana@example.com.es", "ana@example.com.es"),
+        ("ana@local.es", "ana@local.es"),
+        ("ana@testing.es", "ana@testing.es"),
+        ("ana@localhost.es", "ana@localhost.es"),
+        # in a list: the first address at a public domain is the customer's
+        ("ana@localhost; ana@empresa.es", "ana@empresa.es"),
+    ],
+)
+def test_email_at_a_special_use_domain_is_not_a_customers(raw, expected):
+    assert normalize_email(raw) == expected
+
+
+def test_a_special_use_domain_is_reported_as_such():
+    customer, issues = customer_from_client({"code": 1, "email": "ana@localhost"}, region="ES")
+    assert customer.email is None  # unset: the target leaves the field as it is
+    assert [(i.field, i.problem) for i in issues] == [
+        ("email", "not a public email domain (special-use or a bare host name)")
+    ]
+    assert issues[0].value_hint == "ana@localhost"
 
 
 @pytest.mark.parametrize(

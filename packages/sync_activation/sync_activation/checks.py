@@ -79,6 +79,14 @@ def run_checks(
         report.lines.append(line)
         emit(line)
 
+    for disagreement in settings.disagreements:
+        # A plugin that would run with other credentials than the ones checked below.
+        add(
+            FAIL,
+            "Ajustes de los plugins · plugin settings",
+            f"{disagreement}: quite esa variable o use la compartida · unset that variable "
+            "or use the shared one",
+        )
     fs_ready = _factusol_settings(settings, add)
     cl_ready = _clientify_settings(settings, add)
     if fs_ready:

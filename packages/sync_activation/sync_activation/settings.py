@@ -1,10 +1,14 @@
 """The settings the check uses: read the way the sync reads them, or given explicitly.
 
-The sync's target-factusol holds both credential sets (FactuSOL and the Clientify key it uses
-for the link write-back), so Meltano's resolved config of that plugin is the one source of
-truth: ``meltano --environment=<env> config --unsafe print --format=json target-factusol``
-(Meltano 4.4; without ``--unsafe`` it masks the secrets as ``*****``). Its output holds the
-secrets, so it is parsed here and never printed, not even on an error.
+Every plugin a job runs reads its own resolved config, and a plugin's own variable
+(``TARGET_CLIENTIFY_API_KEY``) outranks the shared one (``CLIENTIFY_API_KEY``): checking one
+plugin's copy let a wrong key given to another pass, and its first run fail. So the effective
+config of EVERY plugin of meltano.yml's jobs is resolved by Meltano itself,
+``meltano --environment=<env> config --unsafe print --format=json <plugin>`` (Meltano 4.4;
+without ``--unsafe`` it masks the secrets as ``*****``), and the credential sets compared: the
+check logs in with the one they all use, and plugins that disagree are named (never a value) in
+``Settings.disagreements``, which fails the check. The output holds secrets: it is parsed here
+and never printed, not even on an error.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,6 +29,7 @@ __all__ = [
     "DEFAULT_CLIENTIFY_URL",
     "DEFAULT_FACTUSOL_URL",
     "ENV_VARS",
+    "PLUGIN_KEYS",
     "Settings",
     "SettingsError",
     "settings_from_env",
@@ -32,7 +38,6 @@ __all__ = [
 
 DEFAULT_FACTUSOL_URL = "https://api.sdelsol.com"
 DEFAULT_CLIENTIFY_URL = "https://api.clientify.net/v1"
-MELTANO_PLUGIN = "target-factusol"
 MASKED = "*****"  # what `meltano config` prints for a secret in its default --safe mode
 
 # Settings field -> the .env variable the README documents (plus the URLs/year for tests).
@@ -48,20 +53,53 @@ ENV_VARS: dict[str, str] = {
     "link_field": "CLIENTIFY_LINK_FIELD",
 }
 
-# target-factusol's setting names -> ours.
-_MELTANO_KEYS: dict[str, str] = {
+_FACTUSOL = {
     "api_url": "factusol_api_url",
     "codigo_fabricante": "codigo_fabricante",
     "codigo_cliente": "codigo_cliente",
     "base_datos": "base_datos",
     "password": "password",
     "ejercicio": "ejercicio",
-    "clientify_api_url": "clientify_api_url",
-    "clientify_api_key": "clientify_api_key",
-    "link_field": "link_field",
-    "timeout": "timeout",
-    "max_retries": "max_retries",
 }
+_CLIENTIFY = {"api_url": "clientify_api_url", "api_key": "clientify_api_key"}
+# Every plugin meltano.yml's jobs run -> {its setting name: our field}: what it connects with.
+PLUGIN_KEYS: dict[str, dict[str, str]] = {
+    "tap-factusol": _FACTUSOL,
+    "tap-factusol--full": _FACTUSOL,
+    "tap-clientify": {**_CLIENTIFY, "link_field": "link_field"},
+    "tap-clientify--full": {**_CLIENTIFY, "link_field": "link_field"},
+    "target-clientify": {
+        **_CLIENTIFY,
+        "link_field": "link_field",
+        **{f"factusol_{theirs}": ours for theirs, ours in _FACTUSOL.items()},
+        "timeout": "timeout",
+        "max_retries": "max_retries",
+    },
+    "target-factusol": {
+        **_FACTUSOL,
+        **{f"clientify_{theirs}": ours for theirs, ours in _CLIENTIFY.items()},
+        "link_field": "link_field",
+        "timeout": "timeout",
+        "max_retries": "max_retries",
+    },
+}
+# The plugin whose values the check uses (it holds both sets), when all agree anyway.
+MELTANO_PLUGIN = "target-factusol"
+# What each compared field is called in a line (no value is ever shown).
+_LABELS = {
+    "factusol_api_url": "FactuSOL api_url",
+    "codigo_fabricante": "FactuSOL codigo_fabricante",
+    "codigo_cliente": "FactuSOL codigo_cliente",
+    "base_datos": "FactuSOL base_datos",
+    "password": "FactuSOL password",
+    "ejercicio": "FactuSOL ejercicio",
+    "clientify_api_url": "Clientify api_url",
+    "clientify_api_key": "Clientify api_key",
+    "link_field": "link_field",
+}
+
+
+SECRET_FIELDS = ("password", "clientify_api_key")
 
 
 class SettingsError(Exception):
@@ -84,6 +122,9 @@ class Settings:
     timeout: float = 30.0
     max_retries: int = 3
     source: str = "explicit"  # where they came from, for the first line of the output
+    # Plugins whose effective config disagrees with the others', one line per field (names
+    # the plugins and their own variables, never a value): a sync cannot run.
+    disagreements: tuple[str, ...] = ()
 
     def secrets(self) -> list[str]:
         """Every form a secret could take in text: as given, and the password in Base64."""
@@ -138,23 +179,24 @@ def find_meltano() -> str:
     return found
 
 
-def settings_from_meltano(
+def _meltano_config(
+    plugin: str,
     environment: str,
     *,
-    project_root: Path | None = None,
-    meltano: str | None = None,
-    env: Mapping[str, str] | None = None,
-    timeout: float = 120.0,
-) -> Settings:
-    """target-factusol's config as Meltano resolves it for ``environment`` (with ``.env``)."""
+    project_root: Path | None,
+    meltano: str,
+    env: Mapping[str, str] | None,
+    timeout: float,
+) -> dict[str, Any]:
+    """One plugin's config as Meltano resolves it for ``environment`` (with ``.env``)."""
     command = [
-        meltano or find_meltano(),
+        meltano,
         f"--environment={environment}",
         "config",
         "--unsafe",  # the secrets themselves, to log in with; parsed here, never printed
         "print",
         "--format=json",
-        MELTANO_PLUGIN,
+        plugin,
     ]
     try:
         proc = subprocess.run(
@@ -171,10 +213,14 @@ def settings_from_meltano(
     if proc.returncode != 0:
         # Meltano's own error line (an unknown environment, no project here); never stdout,
         # which could hold the config.
-        lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
+        lines = [
+            line.strip()
+            for line in proc.stderr.splitlines()
+            if line.strip() and "melta.no" not in line  # not the "Need help?" footer
+        ]
         hint = lines[-1][:300] if lines else "no message"
         raise SettingsError(
-            f"`meltano --environment={environment} config print {MELTANO_PLUGIN}` failed "
+            f"`meltano --environment={environment} config print {plugin}` failed "
             f"(exit {proc.returncode}): {hint}"
         )
     start = proc.stdout.find("{")
@@ -183,8 +229,77 @@ def settings_from_meltano(
     except ValueError:
         data = None
     if not isinstance(data, dict):
-        raise SettingsError(f"meltano printed no JSON config for {MELTANO_PLUGIN}")
-    values = {ours: data.get(theirs) for theirs, ours in _MELTANO_KEYS.items()}
-    if MASKED in (values.get("password"), values.get("clientify_api_key")):
-        raise SettingsError("meltano printed the secrets masked (*****); --unsafe was ignored")
-    return _from_mapping(values, f"meltano --environment={environment}")
+        raise SettingsError(f"meltano printed no JSON config for {plugin}")
+    return data
+
+
+def _variable(plugin: str, setting: str) -> str:
+    """Meltano's own variable for a plugin's setting (TARGET_CLIENTIFY_API_KEY)."""
+    return f"{plugin}_{setting}".upper().replace("-", "_")
+
+
+def _disagreements(configs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """One line per field on which the plugins' effective configs differ (no value shown)."""
+    lines = []
+    for field_name, label in _LABELS.items():
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for plugin, keys in PLUGIN_KEYS.items():
+            for theirs, ours in keys.items():
+                if ours == field_name and plugin in configs:
+                    value = configs[plugin].get(theirs)
+                    text = "" if value is None else str(value)
+                    groups.setdefault(text, []).append((plugin, theirs))
+        if len(groups) < 2:
+            continue
+        # The largest group is "the shared value"; the others are named with their variable.
+        ordered = sorted(groups.values(), key=len, reverse=True)
+        odd = [
+            f"{plugin} ({_variable(plugin, theirs)}" + (", vacío · empty)" if not text else ")")
+            for text, members in groups.items()
+            if members is not ordered[0]
+            for plugin, theirs in members
+        ]
+        lines.append(
+            f"{label}: {', '.join(odd)} no usa el mismo valor que "
+            f"{', '.join(plugin for plugin, _ in ordered[0])} · does not use the same value"
+        )
+    return lines
+
+
+def settings_from_meltano(
+    environment: str,
+    *,
+    project_root: Path | None = None,
+    meltano: str | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120.0,
+) -> Settings:
+    """Every job plugin's config as Meltano resolves it for ``environment`` (with ``.env``):
+    the values target-factusol runs with, and any plugin that would run with others."""
+    executable = meltano or find_meltano()
+
+    def read(plugin: str) -> dict[str, Any]:
+        return _meltano_config(
+            plugin,
+            environment,
+            project_root=project_root,
+            meltano=executable,
+            env=env,
+            timeout=timeout,
+        )
+
+    # The first alone: a new system database is created by it, not raced for by three.
+    first, *rest = PLUGIN_KEYS
+    configs = {first: read(first)}
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        configs.update(zip(rest, pool.map(read, rest), strict=True))
+    for plugin, data in configs.items():
+        secrets = [k for k, ours in PLUGIN_KEYS[plugin].items() if ours in SECRET_FIELDS]
+        if any(data.get(key) == MASKED for key in secrets):
+            raise SettingsError("meltano printed the secrets masked (*****); --unsafe was ignored")
+    values = {
+        ours: configs[MELTANO_PLUGIN].get(theirs)
+        for theirs, ours in PLUGIN_KEYS[MELTANO_PLUGIN].items()
+    }
+    settings = _from_mapping(values, f"meltano --environment={environment}")
+    return replace(settings, disagreements=tuple(_disagreements(configs)))

@@ -273,25 +273,63 @@ def test_cli_from_env_exit_status_and_no_secret_printed(
     assert_no_secret("\n".join(out), Settings(password=PASSWORD, clientify_api_key=API_KEY))
 
 
-def test_cli_reads_target_factusols_config_through_meltano(
+def test_cli_reads_every_plugins_config_through_meltano(
     sandboxes: tuple[SandboxProcess, SandboxProcess], tmp_path: Path
 ) -> None:
-    """The way the sync reads its settings: Meltano's resolved config of target-factusol
-    (here the dev environment, pointed at the sandboxes through Meltano's env variables)."""
+    """The way the sync reads its settings: Meltano's resolved config of each plugin (here the
+    dev environment, pointed at the sandboxes through Meltano's env variables); a plugin given
+    its own password is named as disagreeing, never its value."""
     factusol, clientify = sandboxes
     env = meltano_env(tmp_path, factusol=factusol, clientify=clientify, project_root=ROOT)
-    env["TARGET_FACTUSOL_PASSWORD"] = "wrong-for-this-test"
     from sync_activation.settings import settings_from_meltano
 
-    s = settings_from_meltano(
-        "dev", project_root=ROOT, meltano=str(Path(sys.executable).with_name("meltano")), env=env
-    )
+    meltano = str(Path(sys.executable).with_name("meltano"))
+    s = settings_from_meltano("dev", project_root=ROOT, meltano=meltano, env=env)
     assert (s.factusol_api_url, s.clientify_api_url) == (factusol.api_url, clientify.api_url)
     assert (s.codigo_fabricante, s.base_datos, s.clientify_api_key) == ("1234", "FS001", API_KEY)
+    assert s.password == PASSWORD
+    assert s.disagreements == ()  # one variable per credential, read by every plugin
+
+    env["TARGET_FACTUSOL_PASSWORD"] = "wrong-for-this-test"
+    s = settings_from_meltano("dev", project_root=ROOT, meltano=meltano, env=env)
     assert s.password == "wrong-for-this-test"
     assert s.source == "meltano --environment=dev"
+    (line,) = s.disagreements
+    assert line.startswith(
+        "FactuSOL password: target-factusol (TARGET_FACTUSOL_PASSWORD) no usa el mismo valor "
+        "que tap-factusol, tap-factusol--full, target-clientify"
+    )
     assert "wrong-for-this-test" not in repr(s)
     assert API_KEY not in repr(s)
+
+
+def test_a_wrong_clientify_key_given_to_one_plugin_fails_the_check(
+    sandboxes: tuple[SandboxProcess, SandboxProcess],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 23: target-clientify's own key outranked the shared one and the check, reading
+    target-factusol's copy only, passed; the first run then failed."""
+    factusol, clientify = sandboxes
+    env = meltano_env(tmp_path, factusol=factusol, clientify=clientify, project_root=ROOT)
+    env["TARGET_CLIENTIFY_API_KEY"] = "wrong-key-for-one-plugin"
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    out: list[str] = []
+    meltano = str(Path(sys.executable).with_name("meltano"))
+    argv = ["--environment", "dev", "--project-root", str(ROOT), "--meltano", meltano]
+    assert main(argv, out=out.append) == 1, out
+    failed = [line for line in out if line.startswith(FAIL)]
+    assert failed == [
+        "✗ Ajustes de los plugins · plugin settings: Clientify api_key: target-clientify "
+        "(TARGET_CLIENTIFY_API_KEY) no usa el mismo valor que tap-clientify, "
+        "tap-clientify--full, target-factusol · does not use the same value: quite esa "
+        "variable o use la compartida · unset that variable or use the shared one"
+    ]
+    assert one(out, "custom field").startswith(SKIP)  # nothing created
+    assert_nothing_written(factusol, clientify)
+    assert "wrong-key-for-one-plugin" not in "\n".join(out)
+    assert_no_secret("\n".join(out), Settings(password=PASSWORD, clientify_api_key=API_KEY))
 
 
 def test_make_activate_end_to_end_through_meltano(

@@ -83,3 +83,59 @@ def test_settings_from_env_and_overrides() -> None:
 def test_meltano_that_cannot_run_is_a_settings_error() -> None:
     with pytest.raises(SettingsError, match="could not run meltano"):
         settings_from_meltano("dev", meltano="/nonexistent/meltano")
+
+
+def test_disagreements_name_the_odd_plugin_and_its_variable_never_a_value() -> None:
+    from sync_activation.settings import PLUGIN_KEYS, _disagreements
+
+    ours = {
+        "factusol_api_url": "https://api.sdelsol.com",
+        "codigo_fabricante": "1234",
+        "codigo_cliente": "56789",
+        "base_datos": "FS001",
+        "password": "pw",
+        "ejercicio": "auto",
+        "clientify_api_url": "https://api.clientify.net/v1",
+        "clientify_api_key": "k-shared",
+        "link_field": "factusol_id",
+        "timeout": 30,
+        "max_retries": 5,
+    }
+    configs = {
+        plugin: {theirs: ours[field] for theirs, field in keys.items()}
+        for plugin, keys in PLUGIN_KEYS.items()
+    }
+    assert _disagreements(configs) == []
+    configs["target-clientify"]["api_key"] = "k-other"
+    configs["tap-factusol--full"].pop("password")
+    lines = _disagreements(configs)
+    assert lines == [
+        "FactuSOL password: tap-factusol--full (TAP_FACTUSOL__FULL_PASSWORD, vacío · empty) no "
+        "usa el mismo valor que tap-factusol, target-clientify, target-factusol · does not use "
+        "the same value",
+        "Clientify api_key: target-clientify (TARGET_CLIENTIFY_API_KEY) no usa el mismo valor "
+        "que tap-clientify, tap-clientify--full, target-factusol · does not use the same value",
+    ]
+    assert not any("k-other" in line or "k-shared" in line for line in lines)
+
+
+def test_every_plugin_of_the_jobs_and_each_connection_setting_is_compared() -> None:
+    """Drift guard: a plugin added to a job of meltano.yml, or a credential/URL setting added to
+    a plugin, must be read by the check."""
+    from pathlib import Path
+
+    import yaml
+    from sync_activation.settings import PLUGIN_KEYS
+
+    root = Path(__file__).resolve().parents[3]
+    project = yaml.safe_load((root / "meltano.yml").read_text(encoding="utf-8"))
+    in_jobs = {name for job in project["jobs"] for task in job["tasks"] for name in task.split()}
+    assert set(PLUGIN_KEYS) == in_jobs
+    words = ("api_url", "api_key", "password", "codigo_", "base_datos", "ejercicio")
+    for kind in project["plugins"].values():
+        for plugin in kind:
+            if "settings" not in plugin:
+                continue
+            for setting in plugin["settings"]:
+                if any(word in setting["name"] for word in words):
+                    assert setting["name"] in PLUGIN_KEYS[plugin["name"]], (plugin, setting)
