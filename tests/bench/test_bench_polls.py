@@ -186,3 +186,27 @@ def test_write_private_keeps_the_probe_config_to_its_owner(tmp_path: Path) -> No
     path = bp.write_private(tmp_path / "d" / "cfg.json", {"password": "x"})
     assert path.stat().st_mode & 0o777 == 0o600
     assert path.read_text(encoding="utf-8") == '{"password": "x"}'
+
+
+def test_factusol_won_counts_each_record_once(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("fcsync_bench_main", ROOT / "scripts/bench.py")
+    assert spec is not None
+    assert spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench
+    spec.loader.exec_module(bench)
+    plan = tmp_path / "plan.jsonl"
+    plan.write_text(
+        "\n".join(
+            [
+                '{"action": "conflict", "key": 7, "winner": "factusol"}',
+                '{"action": "conflict", "key": 7, "winner": "factusol"}',  # a second field
+                '{"action": "conflict", "key": 8, "winner": "clientify"}',
+                '{"action": "update", "key": 9, "reason": "not a conflict"}',
+                '{"action": "conflict", "key": 10, "winner": "factusol"}',
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    assert bench.factusol_won(plan) == 2
