@@ -40,8 +40,10 @@ lint: setup
 
 typecheck: setup
 	$(BIN)/mypy packages/factusol_api/factusol_api packages/clientify_api/clientify_api packages/customer_sync/customer_sync \
-		packages/sync_ledger/sync_ledger packages/sync_report/sync_report packages/sync_activation/sync_activation packages/customer_records/customer_records \
-		orchestration/fcsync_orchestration
+		packages/sync_ledger/sync_ledger packages/sync_report/sync_report packages/sync_activation/sync_activation \
+		packages/customer_records/customer_records orchestration/fcsync_orchestration \
+		packages/target_runtime/target_runtime target-clientify/target_clientify target-factusol/target_factusol \
+		tap-clientify/tap_clientify tap-factusol/tap_factusol
 
 unit: setup
 	$(BIN)/pytest -m "not e2e" -q

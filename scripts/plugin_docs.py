@@ -8,8 +8,16 @@ and, per shipped package, the `[project.urls]` table of its pyproject.toml.
 
 Sources: the connector class (`--about`, loaded in-process, so run this with the repository's
 venv), its `meltano.yml` entry (namespace, executable, capabilities, option labels), its
-pyproject.toml (version, the libraries it needs) and the repository URL, kept in one place:
-`[tool.fcsync] repository` in the root pyproject.toml.
+pyproject.toml (version, the libraries it needs), scripts/dist.py (`make dist`'s wheel path) and
+the repository URL, kept in one place: `[tool.fcsync] repository` in the root pyproject.toml.
+
+That URL may be empty or absent: the project has no public address yet. Then nothing names a
+repository: the definitions have no `repo`/`docs` and their `pip_url` is the wheel `make dist`
+builds (`./fcsync/<wheel>`, what scripts/dist.py writes), the README install blocks document
+that route, and no pyproject.toml has a `[project.urls]` table. With a URL, the definitions and
+READMEs give the git route, `git+<url>@v<version>#subdirectory=<dir>` per package, and the
+pyproject files get their URLs; the tag `v<version>` must then be pushed before the docs are
+published (root README, *Versioning*), and `--check` warns while it does not exist locally.
 
     .venv/bin/python scripts/plugin_docs.py --write   # after changing settings or the URL
     .venv/bin/python scripts/plugin_docs.py --check   # exit 1, listing what is stale or wrong
@@ -24,23 +32,45 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import importlib.util
 import inspect
 import io
 import json
 import re
+import subprocess
 import sys
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import yaml
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: Libraries, by distribution name -> directory. Connectors need them in their pip_url.
+
+def _load_dist_script() -> ModuleType:
+    """scripts/dist.py, under the name the packaging tests give it (`dist` is too common)."""
+    name = "fcsync_dist_script"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / "dist.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while it executes
+    spec.loader.exec_module(module)
+    return module
+
+
+#: `make dist` (scripts/dist.py): its wheel path and definition layout are its own, not copies.
+dist = _load_dist_script()
+
+#: Libraries, by distribution name -> directory (one not created yet is skipped).
 LIBRARIES = {
     "fcsync-factusol-api": "packages/factusol_api",
     "fcsync-clientify-api": "packages/clientify_api",
@@ -48,6 +78,7 @@ LIBRARIES = {
     "fcsync-sync-ledger": "packages/sync_ledger",
     "fcsync-sync-report": "packages/sync_report",
     "fcsync-sync-activation": "packages/sync_activation",
+    "fcsync-target-runtime": "packages/target_runtime",
 }
 SANDBOX = "fcsync-sandbox"
 
@@ -112,7 +143,11 @@ CONNECTORS = (
         ("meltano_sdk", "factusol", "invoicing", "clientify"),
     ),
 )
-SHIPPED = (*LIBRARIES.values(), *(c.directory for c in CONNECTORS))
+SHIPPED = tuple(
+    directory
+    for directory in (*LIBRARIES.values(), *(c.directory for c in CONNECTORS))
+    if (ROOT / directory / "pyproject.toml").exists()
+)
 
 #: Words written in capitals in generated setting labels.
 ACRONYMS = {w: w.upper() for w in ("api", "url", "uri", "id", "nif", "iso", "sql", "http")}
@@ -140,10 +175,21 @@ def read_toml(path: Path) -> dict[str, Any]:
     return data
 
 
-def repository_url() -> str:
-    """The public repository, from `[tool.fcsync] repository` in the root pyproject.toml."""
-    url = str(read_toml(ROOT / "pyproject.toml")["tool"]["fcsync"]["repository"])
-    return url.rstrip("/").removesuffix(".git")
+def repository_url(root: Path = ROOT) -> str | None:
+    """The public repository, from `[tool.fcsync] repository` in the root pyproject.toml; None
+    while the project has none (the key empty or absent)."""
+    table = read_toml(root / "pyproject.toml").get("tool", {}).get("fcsync", {})
+    url = str(table.get("repository") or "").strip()
+    return url.rstrip("/").removesuffix(".git") or None
+
+
+def _repository() -> str:
+    """The repository URL, for what only the git route generates."""
+    repo = repository_url()
+    if repo is None:
+        msg = "[tool.fcsync] repository is not set: there is no git route"
+        raise LookupError(msg)
+    return repo
 
 
 def project(directory: str) -> dict[str, Any]:
@@ -158,13 +204,33 @@ def release_version() -> str:
 
 
 def library_dirs(connector: Connector) -> list[str]:
-    """Directories of the libraries a connector depends on, in its dependency order."""
-    dirs = []
-    for dep in project(connector.directory)["dependencies"]:
-        name = Requirement(dep).name
-        if name in LIBRARIES:
-            dirs.append(LIBRARIES[name])
-    return dirs
+    """Directories of the libraries a connector needs, followed transitively as `make dist`
+    does (pip finds none of them on an index, so a git route must name each), dependency
+    order."""
+    return list(dist.plan(connector.directory, ROOT).libraries)
+
+
+def release_tag() -> str:
+    return f"v{release_version()}"
+
+
+def missing_release_tag() -> str | None:
+    """The release tag the git route names, when this clone lacks it (None: present, or no git
+    route, or no git here)."""
+    if repository_url() is None:
+        return None
+    tag = release_tag()
+    try:
+        proc = subprocess.run(
+            ["git", "rev-parse", "--quiet", "--verify", f"refs/tags/{tag}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except OSError:
+        return None
+    return tag if proc.returncode == 1 else None
 
 
 def meltano_entry(connector: Connector, meltano_yml: Path = ROOT / "meltano.yml") -> dict[str, Any]:
@@ -233,14 +299,31 @@ def option_label(value: str) -> str:
 
 def pip_url(connector: Connector, ref: str | None = None) -> str:
     """`git+` URLs of the libraries, then the connector, space-separated, optionally at `ref`."""
-    repo, at = repository_url(), f"@{ref}" if ref else ""
+    repo, at = _repository(), f"@{ref}" if ref else ""
     dirs = [*library_dirs(connector), connector.directory]
     return " ".join(f"git+{repo}{at}#subdirectory={d}" for d in dirs)
 
 
+def wheel_name(connector: Connector) -> str:
+    """The file name of the connector's `make dist` wheel (pure Python: `py3-none-any`)."""
+    table = project(connector.directory)
+    name = canonicalize_name(table["name"]).replace("-", "_")
+    return f"{name}-{table['version']}-py3-none-any.whl"
+
+
+def dist_pip_url(connector: Connector) -> str:
+    """The `pip_url` scripts/dist.py writes for the wheel at its default prefix."""
+    return f"{dist.DEFAULT_PIP_PREFIX.rstrip('/')}/{wheel_name(connector)}"
+
+
+def dist_definition_ref(connector: Connector) -> str:
+    """Where `make dist`'s copy of the definition is, from the Meltano project's root."""
+    return f"{dist.DEFAULT_PIP_PREFIX.rstrip('/')}/{connector.name}.yml"
+
+
 def raw_url(path: str, ref: str) -> str:
     """Download URL of a file of the repository at `ref` (GitHub's raw host, else `/raw/`)."""
-    repo = repository_url()
+    repo = _repository()
     if repo.startswith("https://github.com/"):
         return repo.replace("https://github.com/", "https://raw.githubusercontent.com/", 1) + (
             f"/{ref}/{path}"
@@ -254,6 +337,10 @@ def definition(connector: Connector) -> dict[str, Any]:
     entry = meltano_entry(connector)
     curated = {s["name"]: s for s in entry.get("settings", [])}
     repo = repository_url()
+    # No public address: no link to a repository, and the wheel of `make dist` to install.
+    links = (
+        {"repo": repo, "docs": f"{repo}/blob/main/{connector.directory}/README.md"} if repo else {}
+    )
     settings = []
     for name, schema in about["settings"]["properties"].items():
         setting: dict[str, Any] = {
@@ -283,10 +370,9 @@ def definition(connector: Connector) -> dict[str, Any]:
         ),
         "maintenance_status": "development",
         "domain_url": connector.domain_url,
-        "repo": repo,
-        "docs": f"{repo}/blob/main/{connector.directory}/README.md",
+        **links,
         "keywords": list(connector.keywords),
-        "pip_url": pip_url(connector, f"v{release_version()}"),
+        "pip_url": pip_url(connector, release_tag()) if repo else dist_pip_url(connector),
         "executable": entry.get("executable", connector.name),
         "capabilities": list(entry["capabilities"]),
         "settings_group_validation": [required] if required else [],
@@ -298,11 +384,31 @@ def render_definition(connector: Connector) -> str:
     header = (
         f"# Meltano Hub-style definition of {connector.name}. Generated by\n"
         "# `scripts/plugin_docs.py --write` from its --about, its meltano.yml entry and its\n"
-        "# pyproject.toml: do not edit by hand. Use it in any Meltano project with\n"
-        f"#   meltano add --plugin-type {connector.singular} {connector.name} \\\n"
-        "#     --from-ref <this file's path or URL>\n"
+        "# pyproject.toml: do not edit by hand."
     )
-    body = yaml.safe_dump(definition(connector), sort_keys=False, allow_unicode=True, width=100)
+    if repository_url():
+        header += (
+            " Use it in any Meltano project with\n"
+            f"#   meltano add --plugin-type {connector.singular} {connector.name} \\\n"
+            "#     --from-ref <this file's path or URL>\n"
+        )
+    else:
+        prefix = dist.DEFAULT_PIP_PREFIX
+        # Why this pip_url: the dev route (meltano.yml's `-e ./...`) only works inside the clone.
+        header += (
+            "\n# No public address or release tag yet, so no git route, and our libraries are on\n"
+            "# no index: pip_url is the one wheel `make dist` builds, read from"
+            f" {prefix}/ (its default\n"
+            "# DIST_PREFIX; meltano.yml's `-e ./...` dev route works inside the clone only).\n"
+            "# `make dist` writes this definition next to the wheel: copy dist/ to"
+            f" {prefix} in your\n"
+            "# Meltano project, then from its root:\n"
+            f"#   meltano add --plugin-type {connector.singular} {connector.name} \\\n"
+            f"#     --from-ref {dist_definition_ref(connector)}\n"
+        )
+    body: str = yaml.safe_dump(
+        definition(connector), sort_keys=False, allow_unicode=True, width=100
+    )
     return header + body
 
 
@@ -317,8 +423,10 @@ def settings_table(connector: Connector) -> str:
 
 
 def install_block(connector: Connector) -> str:
-    version = release_version()
-    tag = f"v{version}"
+    """The README's install block: the git route with a repository URL, else `make dist`'s."""
+    if repository_url() is None:
+        return dist_install_block(connector)
+    tag = release_tag()
     rel = connector.definition_path.relative_to(ROOT).as_posix()
     return "\n".join(
         [
@@ -349,6 +457,37 @@ def install_block(connector: Connector) -> str:
     )
 
 
+def dist_install_block(connector: Connector) -> str:
+    """The `make dist` route, with the paths scripts/dist.py writes at its default prefix."""
+    prefix = dist.DEFAULT_PIP_PREFIX
+    rel = connector.definition_path.relative_to(ROOT).as_posix()
+    return "\n".join(
+        [
+            "The project has no public address yet (`[tool.fcsync] repository` in the root"
+            " `pyproject.toml` is empty), so the route is `make dist`: in a clone, then in your"
+            " Meltano (4.4 or later) project:",
+            "",
+            "```bash",
+            f"make dist && cp -r dist /path/to/my-project/{prefix.removeprefix('./')}"
+            "   # in the clone",
+            "cd /path/to/my-project",
+            f"meltano add --plugin-type {connector.singular} {connector.name}"
+            f" --from-ref {dist_definition_ref(connector)}",
+            "```",
+            "",
+            f"The definition `make dist` writes next to the wheel (`{rel}` in this repository,"
+            " the same but for its header) installs that one wheel:",
+            "",
+            "```yaml",
+            f"pip_url: {dist_pip_url(connector)}",
+            "```",
+            "",
+            "A git route (`pip_url: git+<repository>@<tag>#subdirectory=...`) appears here once"
+            " the project has a public address and a release tag.",
+        ]
+    )
+
+
 def replace_between(text: str, block: str, content: str, *, where: str) -> str:
     start, end = MARKERS[block]
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.DOTALL)
@@ -366,7 +505,7 @@ def render_readme(connector: Connector, text: str) -> str:
 
 
 def urls_table(directory: str) -> str:
-    repo = repository_url()
+    repo = _repository()
     rows = {
         "Homepage": repo,
         "Documentation": f"{repo}/blob/main/{directory}/README.md",
@@ -380,9 +519,12 @@ def urls_table(directory: str) -> str:
 
 
 def render_pyproject(directory: str, text: str) -> str:
-    """The pyproject text with its `[project.urls]` table regenerated (added when missing)."""
-    table = urls_table(directory)
+    """The pyproject text with its `[project.urls]` table regenerated (added when missing), or
+    removed while there is no repository URL (no link a stranger could follow)."""
     pattern = re.compile(r"^\[project\.urls\]\n(?:(?!\[).*\n?)*", re.MULTILINE)
+    if repository_url() is None:
+        return pattern.sub("", text, count=1).rstrip("\n") + "\n"
+    table = urls_table(directory)
     if pattern.search(text):
         return pattern.sub(lambda _: table + "\n", text, count=1).rstrip("\n") + "\n"
     return text.rstrip("\n") + "\n\n" + table
@@ -547,6 +689,10 @@ def main(argv: list[str] | None = None) -> int:
     stale = stale_files()
     for path in stale:
         print(f"stale: {path.relative_to(ROOT)} (run scripts/plugin_docs.py --write)")
+    tag = missing_release_tag()
+    if tag:
+        # Not fatal: a release commit is written before it is tagged (root README, Versioning).
+        print(f"warning: the git route names tag {tag}, which this clone lacks: create and push it")
     problems = problems_beyond_files()
     for problem in problems:
         print(f"problem: {problem}")

@@ -10,20 +10,16 @@ feeds them what the run found.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, tzinfo
 from typing import Any
 
 from clientify_api import (
     ContactIndex,
     contact_emails,
-    custom_field_text,
-    link_key,
     parse_api_datetime,
 )
 from customer_sync import (
-    ConflictPolicy,
     Customer,
     FieldIssue,
     KeyIndex,
@@ -39,102 +35,60 @@ from customer_sync import (
     user_change_time,
 )
 from sync_ledger import LedgerEntry
+from target_runtime import Plan, SyncRun, factusol_time
 
 
 @dataclass
-class Plan:
-    """What was decided for one record."""
+class ClientPlan(Plan):
+    """What was decided for one FactuSOL client."""
 
-    code: Any
-    record: dict[str, Any]
-    action: str  # create | link | update | reject
     desired: Customer | None = None
     contact: dict[str, Any] | None = None
-    reason: str | None = None
+    reason: str | None = None  # why unchanged (dry run)
     how: str | None = None  # why a link
     placeholder_id: int | None = None
     ledger: LedgerEntry | None = None
-    rejection: RecordRejected | None = None
+    merge: MergeResult | None = None  # update, link: the merged values
     issues: list[FieldIssue] = field(default_factory=list)  # what the mapping could not read
 
-
-def factusol_time(value: object, tz: tzinfo) -> tuple[datetime | None, bool]:
-    """FUMCLI as the stream carries it, read as a wall-clock time of the company's zone.
-
-    tap-factusol attaches its own ``timezone`` setting's offset to FUMCLI; the wall-clock
-    value is what FactuSOL stored, so it is re-read in this target's zone (the account's).
-    Returns the time and whether it carries only a date.
-    """
-    moment: datetime | None
-    if isinstance(value, datetime):
-        moment = value
-    elif isinstance(value, date):
-        moment = datetime.combine(value, time())
-    elif isinstance(value, str) and value.strip():
-        try:
-            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            return None, False
-    else:
-        return None, False
-    wall = moment.replace(tzinfo=None)
-    return wall.replace(tzinfo=tz), wall.time() == time()
+    @property
+    def group(self) -> object:
+        return self.key  # one code per batch: a contact is never written by two threads
 
 
 class Decider:
     """The decisions of one run (claims and planned creations are shared across batches)."""
 
-    def __init__(
-        self,
-        *,
-        link_field: str,
-        match_keys: Sequence[str],
-        ambiguous_match: str,
-        policy: ConflictPolicy,
-        region: str,
-        tz: tzinfo,
-        factusol_census: Callable[[], KeyIndex],
-    ) -> None:
-        self.link_field = link_field
-        self.match_keys = list(match_keys)
-        self.ambiguous_match = ambiguous_match
-        self.policy = policy
-        self.region = region
-        self.tz = tz
-        self.factusol_census = factusol_census
+    def __init__(self, run: SyncRun) -> None:
+        self.link_field = link_field = run.link_field
+        self.match_keys = list(run.settings.match_keys)
+        self.ambiguous_match = run.settings.ambiguous_match
+        self.policy = run.settings.policy
+        self.region = run.region
+        self.tz = run.tz
+        self.factusol_census = run.census  # FactuSOL's clients by NIF and e-mail
         # Creates and links decided but not (or, in a dry run, never) visible in the index
         # yet, so later records of the run see them exactly as a real run would.
         self.pending = ContactIndex(field=link_field)
         self._placeholder_ids = itertools.count(-1, -1)
-        self._claims: dict[Any, str] = {}  # contact id -> code linked to it in this run
-        self._claimed_by_code: dict[str, Any] = {}
+        self.claims = run.claims  # links made in this run, not in the index yet
 
     def close(self) -> None:
         self.pending.close()
 
-    def link_of(self, contact: Mapping[str, Any]) -> str | None:
-        claimed = self._claims.get(contact.get("id"))
-        if claimed:
-            return claimed
-        value = custom_field_text(contact, self.link_field)
-        return None if value is None else link_key(value)
-
     # ------------------------------------------------------------------ one record
 
     def plan(
-        self,
-        code: Any,
-        record: dict[str, Any],
-        desired: Customer,
-        index: ContactIndex,
-        ledger: Mapping[int, LedgerEntry],
-        issues: list[FieldIssue] | None = None,
-    ) -> Plan:
-        plan = Plan(code, record, "create", desired=desired, issues=list(issues or []))
+        self, plan: ClientPlan, index: ContactIndex, ledger: Mapping[int, LedgerEntry]
+    ) -> ClientPlan:
+        """Fill ``plan`` (its ``desired`` customer read): update, link or create; or raise
+        RecordRejected."""
+        desired = plan.desired
+        assert desired is not None
         assert desired.factusol_id is not None
         key = str(desired.factusol_id)
         linked = index.by_factusol_id(key)
-        claimed = self._claimed_by_code.get(key)  # linked earlier in this run (or dry run)
+        claimed = self.claims.claimed(key)  # linked earlier in this run (or dry run)
         if claimed is not None and all(c.get("id") != claimed for c in linked):
             contact = index.get(claimed)
             if contact is not None:
@@ -153,6 +107,7 @@ class Decider:
             entry = ledger.get(int(desired.factusol_id))
             if entry is not None and entry.belongs_to(linked[0].get("id")):
                 plan.ledger = entry
+            plan.merge = self.merge(plan, linked[0])
             return plan
         if self.pending.by_factusol_id(key):
             # Only in a dry run: this code was already planned for creation in this run.
@@ -173,8 +128,8 @@ class Decider:
             contact = self._contact(decision.candidate.key, index)
             if contact is not None:
                 plan.action, plan.contact, plan.how = "link", contact, decision.how
-                self._claims[contact.get("id")] = key
-                self._claimed_by_code[key] = contact.get("id")
+                self.claims.claim(key, contact.get("id"))
+                plan.merge = self.merge(plan, contact)
                 return plan
         if decision.action == "ambiguous" and self.ambiguous_match != "create":
             raise RecordRejected(
@@ -196,7 +151,10 @@ class Decider:
         unique: dict[Any, dict[str, Any]] = {}
         for contact in found:
             unique.setdefault(contact.get("id"), contact)
-        return [contact_candidate(contact, self.link_of(contact)) for contact in unique.values()]
+        return [
+            contact_candidate(contact, self.claims.client_of(contact))
+            for contact in unique.values()
+        ]
 
     def _confirm(
         self, candidate: MatchCandidate, census: KeyIndex, index: ContactIndex
@@ -209,7 +167,7 @@ class Decider:
 
         def clients_holding(kind: str, value: str) -> list[MatchCandidate]:
             return [
-                MatchCandidate(code, census.nif_of(code), self._client_link(code, index))
+                MatchCandidate(code, census.nif_of(code), self.claims.contact_of(code))
                 for code in census.holders(kind, value)
             ]
 
@@ -224,14 +182,6 @@ class Decider:
             self_key=candidate.key,
         )
 
-    def _client_link(self, code: int | str, index: ContactIndex) -> str | None:
-        """The contact a FactuSOL client is linked to (in Clientify, or claimed in this run)."""
-        claimed = self._claimed_by_code.get(str(code))
-        if claimed is not None:
-            return str(claimed)
-        linked = index.by_factusol_id(code)
-        return str(linked[0].get("id")) if linked else None
-
     def _contact(self, contact_id: Any, index: ContactIndex) -> dict[str, Any] | None:
         return index.get(contact_id) or self.pending.get(contact_id)
 
@@ -243,14 +193,14 @@ class Decider:
             "emails": [{"email": desired.email}] if desired.email else [],
         }
 
-    def created(self, plan: Plan) -> None:
+    def created(self, plan: ClientPlan) -> None:
         """A planned creation is now in the index: forget its placeholder."""
         if plan.placeholder_id is not None:
             self.pending.remove(plan.placeholder_id)
 
     # ------------------------------------------------------------------ the merge
 
-    def merge(self, plan: Plan, contact: Mapping[str, Any]) -> MergeResult:
+    def merge(self, plan: ClientPlan, contact: Mapping[str, Any]) -> MergeResult:
         """Merge the client (the record) with the contact as Clientify holds it."""
         assert plan.desired is not None
         clientify, issues = customer_from_contact(

@@ -8,17 +8,12 @@ must not read as a user's change on the next run).
 
 from __future__ import annotations
 
-import logging
-import os
-import signal
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from clientify_api import (
-    ClientifyClient,
     ClientifyNotFoundError,
     ClientifyValidationError,
-    ContactIndex,
 )
 from customer_sync import (
     AddAddress,
@@ -29,98 +24,63 @@ from customer_sync import (
     DeleteAddress,
     DeleteEmail,
     DeletePhone,
-    FieldDiff,
-    FieldIssue,
     MergeResult,
-    PlanWriter,
     RecordRejected,
-    RunSummary,
     agreed_values,
     contact_changes,
     customer_from_contact,
     next_base,
 )
-from sync_ledger import SyncLedger
+from target_runtime import SyncRun, TargetStop, crash, note_conflicts
 
-from target_clientify.decide import Decider, Plan
-from target_clientify.records import TargetClientifyError
-
-# Test hook: SIGKILL the target after a contact's writes, before the ledger update ("partial":
-# after the first call of several).
-CRASH_AFTER_CONTACT_WRITE_ENV = "FCSYNC_TEST_CRASH_AFTER_CONTACT_WRITE"
-
-
-def _crash_hook(stage: str, contact_id: object, logger: logging.Logger) -> None:
-    if os.environ.get(CRASH_AFTER_CONTACT_WRITE_ENV) == stage:
-        logger.error("test hook: killed after writing contact %s (%s)", contact_id, stage)
-        os.kill(os.getpid(), signal.SIGKILL)
+from target_clientify.decide import ClientPlan, Decider
 
 
 class Writer:
     """The writes of one run."""
 
-    def __init__(
-        self,
-        *,
-        client: ClientifyClient,
-        decider: Decider,
-        index: Callable[[], ContactIndex],
-        ledger: SyncLedger | None,
-        summary: RunSummary,
-        plan_file: PlanWriter,
-        link_field: str,
-        tag: str | None,
-        region: str,
-        dry_run: bool,
-        logger: logging.Logger,
-        reject: Callable[[Plan, RecordRejected], None],
-        warn: Callable[[object, Sequence[FieldIssue], str], None],
-    ) -> None:
-        self.client = client
+    def __init__(self, run: SyncRun, decider: Decider) -> None:
+        self.client = run.clientify
         self.decider = decider
-        self.index = index
-        self.ledger = ledger
-        self.summary = summary
-        self.plan = plan_file
-        self.link_field = link_field
-        self.tag = tag
-        self.region = region
-        self.dry_run = dry_run
-        self.logger = logger
-        self.reject = reject
-        self.warn = warn
+        self.index = run.contact_index
+        self.ledger = run.ledger
+        self.summary = run.summary
+        self.link_field = run.link_field
+        self.tag = run.settings.tag
+        self.region = run.region
+        self.dry_run = run.dry_run
+        self.logger = run.log
+        self.warn = run.warn
 
-    def apply(self, plan: Plan) -> None:
+    def apply(self, plan: ClientPlan) -> None:
+        """Carry out one plan; RecordRejected when Clientify refuses it."""
         try:
             if plan.action == "create":
                 self._create(plan)
             elif plan.contact is None:
                 # dry run: the contact this code would have was only planned
                 self.summary.add("unchanged")
-                self.plan.write("unchanged", plan.code, reason=plan.reason)
+                plan.note("unchanged", plan.key, reason=plan.reason)
             else:
                 self._update(plan)
         except ClientifyValidationError as exc:
-            self.reject(plan, RecordRejected(f"Clientify refused it: {exc}", code="api_refused"))
+            raise RecordRejected(f"Clientify refused it: {exc}", code="api_refused") from None
         except ClientifyNotFoundError as exc:
             if plan.contact is not None:
                 self.index().remove(plan.contact)
-            self.reject(
-                plan,
-                RecordRejected(
-                    f"contact vanished during the run, next run re-creates it: {exc}",
-                    code="vanished",
-                ),
-            )
+            raise RecordRejected(
+                f"contact vanished during the run, next run re-creates it: {exc}",
+                code="vanished",
+            ) from None
 
     # ------------------------------------------------------------------ create
 
-    def _create(self, plan: Plan) -> None:
+    def _create(self, plan: ClientPlan) -> None:
         assert plan.desired is not None
         changes = contact_changes(
             None, plan.desired, link_field=self.link_field, tag=self.tag, region=self.region
         )
-        self.warn(plan.code, changes.issues, "not written")
+        self.warn(plan.key, changes.issues, "not written")
         contact_id: Any = None
         if not self.dry_run:
             assert changes.create_body is not None
@@ -133,54 +93,64 @@ class Writer:
                         created, region=self.region, link_field=self.link_field
                     )
                     self.ledger.record(
-                        int(plan.code),
+                        int(plan.key),
                         contact_id,
                         agreed_values(plan.desired, clientify),
                         clientify_written_at=self.client.server_now(),
                     )
             self.decider.created(plan)
         self.summary.add("created")
-        self.plan.write("create", plan.code, target_id=contact_id, diffs=changes.diffs)
-        self.logger.info("client %s: created contact %s", plan.code, contact_id or "(dry run)")
+        plan.note("create", plan.key, target_id=contact_id, diffs=changes.diffs)
+        self.logger.info("client %s: created contact %s", plan.key, contact_id or "(dry run)")
 
     # ------------------------------------------------------------------ update / link
 
-    def _update(self, plan: Plan) -> None:
+    def _update(self, plan: ClientPlan) -> None:
         assert plan.desired is not None
         assert plan.contact is not None
-        contact = plan.contact
-        merge = self.decider.merge(plan, contact)
+        assert plan.merge is not None
+        contact, merge = plan.contact, plan.merge  # merged while deciding
         changes = self._changes(contact, plan, merge)
         if any("fetch detail" in issue.problem for issue in changes.issues):
-            # A list item without emails/phones/addresses (older accounts): read the detail.
+            # A list item without emails/phones/addresses (older accounts): read the detail,
+            # and merge again with what it holds.
             contact = self.client.get_contact(contact["id"])
             merge = self.decider.merge(plan, contact)
             changes = self._changes(contact, plan, merge)
-        self.warn(plan.code, changes.issues, "left as it is")
-        self._note_conflicts(plan, contact, merge)
+        self.warn(plan.key, changes.issues, "left as it is")
+        note_conflicts(
+            plan,
+            merge,
+            written="clientify",
+            target_id=contact.get("id"),
+            summary=self.summary,
+            logger=self.logger,
+        )
         current = contact
         if not changes.is_noop and not self.dry_run:
             current = self._write(plan, contact, changes)
         self._record(plan, merge, current, written=not changes.is_noop)
         if changes.is_noop:
             self.summary.add("unchanged")
-            self.plan.write("unchanged", plan.code, target_id=contact.get("id"))
-            self.logger.debug("client %s: contact %s unchanged", plan.code, contact.get("id"))
+            plan.note("unchanged", plan.key, target_id=contact.get("id"))
+            self.logger.debug("client %s: contact %s unchanged", plan.key, contact.get("id"))
             return
         action = "link" if plan.action == "link" else "update"
         self.summary.add("linked" if action == "link" else "updated")
-        self.plan.write(
-            action, plan.code, target_id=contact.get("id"), diffs=changes.diffs, reason=plan.how
+        plan.note(
+            action, plan.key, target_id=contact.get("id"), diffs=changes.diffs, reason=plan.how
         )
         self.logger.info(
             "client %s: %s contact %s (%s)",
-            plan.code,
+            plan.key,
             "linked" if action == "link" else "updated",
             contact.get("id"),
             ", ".join(d.field for d in changes.diffs) or "tag",
         )
 
-    def _changes(self, contact: dict[str, Any], plan: Plan, merge: MergeResult) -> ContactChanges:
+    def _changes(
+        self, contact: dict[str, Any], plan: ClientPlan, merge: MergeResult
+    ) -> ContactChanges:
         """What Clientify lacks of the merged values (and the link, for a new link)."""
         assert plan.desired is not None
         desired = merge.desired("clientify").replace(factusol_id=plan.desired.factusol_id)
@@ -188,33 +158,8 @@ class Writer:
             contact, desired, link_field=self.link_field, tag=self.tag, region=self.region
         )
 
-    def _note_conflicts(self, plan: Plan, contact: Mapping[str, Any], merge: MergeResult) -> None:
-        for m in merge.conflicts:
-            if m.rule == "no-ledger" and m.winner == "factusol":
-                continue  # no base to tell who changed: FactuSOL's value is simply applied
-            self.summary.add("conflicts")
-            side = "FactuSOL" if m.winner == "factusol" else "Clientify"
-            rule = "no ledger entry yet" if m.rule == "no-ledger" else "changed on both sides"
-            self.plan.write(
-                "conflict",
-                plan.code,
-                target_id=contact.get("id"),
-                diffs=[FieldDiff(m.field, m.clientify, m.value)],
-                reason=f"{m.field}: {rule}; {side} wins",
-                winner=m.winner,
-                values={"factusol": m.factusol, "clientify": m.clientify},
-            )
-            self.logger.info(
-                "client %s: conflict on %s (%s), %s wins (contact %s)",
-                plan.code,
-                m.field,
-                rule,
-                side,
-                contact.get("id"),
-            )
-
     def _record(
-        self, plan: Plan, merge: MergeResult, current: Mapping[str, Any], *, written: bool
+        self, plan: ClientPlan, merge: MergeResult, current: Mapping[str, Any], *, written: bool
     ) -> None:
         """The pair's new ledger entry (skipped when nothing would change in it)."""
         if self.dry_run or self.ledger is None:
@@ -227,26 +172,26 @@ class Writer:
         )
         if plan.ledger is None or written or new_base != base or plan.ledger.pending:
             self.ledger.record(
-                int(plan.code),
+                int(plan.key),
                 current.get("id"),
                 new_base,
                 clientify_written_at=self.client.server_now() if written else None,
             )
 
     def _write(
-        self, plan: Plan, contact: dict[str, Any], changes: ContactChanges
+        self, plan: ClientPlan, contact: dict[str, Any], changes: ContactChanges
     ) -> dict[str, Any]:
         """PUT the top-level fields, then the sub-resource calls; keep the index current."""
         cid = contact["id"]
         if self.ledger is not None and plan.ledger is not None:
             wanted = {d.field: d.after for d in changes.diffs if d.after is not None}
-            self.ledger.begin(int(plan.code), cid, "clientify", wanted)
+            self.ledger.begin(int(plan.key), cid, "clientify", wanted)
         current = dict(contact)
         if changes.update_body:
             current.update(self.client.update_contact(cid, changes.update_body))
         for number, op in enumerate(changes.operations):
             if number == 1:
-                _crash_hook("partial", cid, self.logger)
+                crash.point("contact_write_partial", cid)
             if isinstance(op, AddEmail):
                 _append(current, "emails", self.client.add_email(cid, op.email, type=op.type))
             elif isinstance(op, DeleteEmail):
@@ -266,9 +211,9 @@ class Writer:
                 item = self.client.add_tag(cid, op.name)
                 _append(current, "tags", item.get("name", op.name))  # list items: tag names
             else:  # a new operation kind in customer_sync: fail loudly, never skip it
-                raise TargetClientifyError(f"unknown contact operation {op.kind!r}")
+                raise TargetStop(f"unknown contact operation {op.kind!r}")
         self.index().add(current)
-        _crash_hook("written", cid, self.logger)
+        crash.point("after_contact_write", cid)
         return current
 
 

@@ -17,6 +17,7 @@ from singer_sdk.testing.suites import SingerTestSuite
 from singer_sdk.testing.target_tests import TargetCliPrintsTest
 from target_clientify.sinks import TargetClientifyError
 from target_clientify.target import TargetClientify
+from target_runtime.settings import settings_drift
 
 from .conftest import fixture_text
 
@@ -149,20 +150,11 @@ def test_tiny_batch_uses_the_index_not_one_search_per_record(tmp_path: Path) -> 
 
 
 def test_settings_match_meltano_yml() -> None:
-    meltano = yaml.safe_load((Path(__file__).parents[2] / "meltano.yml").read_text())
-    plugin = next(p for p in meltano["plugins"]["loaders"] if p["name"] == "target-clientify")
-    properties = TargetClientify.config_jsonschema["properties"]
-    names = [s["name"] for s in plugin["settings"]]
-    # The SDK appends its own capability settings (stream_maps, ...) after ours.
-    assert list(properties)[: len(names)] == names
-    for setting in plugin["settings"]:
-        prop = properties[setting["name"]]
-        assert prop["description"] == setting["description"], setting["name"]
-        if "value" in setting:
-            assert prop.get("default") == setting["value"], setting["name"]
-        else:
-            assert "default" not in prop, setting["name"]
-    assert properties["api_key"].get("secret") is True
+    loaders = yaml.safe_load((Path(__file__).parents[2] / "meltano.yml").read_text())["plugins"][
+        "loaders"
+    ]
+    plugin = next(p for p in loaders if p["name"] == "target-clientify")
+    assert settings_drift(TargetClientify.config_jsonschema, plugin["settings"]) == []
 
 
 # The SDK target suite is written for database targets: its fixtures use generic streams
@@ -183,3 +175,54 @@ TestTargetClientifySDK = get_target_test_class(
     custom_suites=[SingerTestSuite(kind="target", tests=[TargetCliPrintsTest])],
     parse_env_config=False,
 )
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("setting", "account", "region"),
+    [(None, "FR", "FR"), ("pt", "FR", "PT"), (None, None, "ES")],
+)
+def test_country_setting_overrides_the_account_country(
+    tmp_path: Path, setting: str | None, account: str | None, region: str
+) -> None:
+    # The same rule in target-factusol (target_runtime.RunSettings): an explicit setting wins,
+    # else the account's country, else ES.
+    responses.get(f"{API}/settings/my-account/", json=page([{"country": account}]))
+    responses.get(
+        f"{API}/custom-fields/",
+        json=page([{"id": 1, "name": "factusol_id", "content_type": "contacts", "field_type": 3}]),
+    )
+    config = make_config(tmp_path, **({"country": setting} if setting else {}))
+    run = TargetClientify(config=config, parse_env_config=False).run
+
+    run.start()
+    run.close()
+
+    assert run.region == region
+
+
+@responses.activate
+def test_record_failing_the_schema_is_rejected_with_its_reason(tmp_path: Path) -> None:
+    # The same rule in target-factusol: never mapped anyway, never the run stopped.
+    register_start(responses.mock, [])
+    responses.post(f"{API}/contacts/", status=201, json={"id": 7})
+    schema = {
+        "type": "SCHEMA",
+        "stream": "clients",
+        "key_properties": ["code"],
+        "schema": {"properties": {"code": {"type": "integer"}, "fiscal_name": {"type": "string"}}},
+    }
+    records = [{"code": 5, "fiscal_name": 12345}, {"code": 6, "fiscal_name": "Bien, S.L."}]
+    lines = [schema, *({"type": "RECORD", "stream": "clients", "record": r} for r in records)]
+    config = make_config(tmp_path, max_reject_percent=100)
+    TargetClientify(config=config, parse_env_config=False).listen(
+        io.StringIO("".join(json.dumps(line) + "\n" for line in lines))
+    )
+
+    rejects = [json.loads(x) for x in (tmp_path / "rejects.jsonl").read_text().splitlines()]
+    assert [r["_reject"]["reason"] for r in rejects if r["type"] == "RECORD"] == [
+        "record does not match the clients schema (type at $.fiscal_name)"
+    ]
+    assert rejects[1]["record"] == records[0]  # as it was sent
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["counts"]["created"] == 1

@@ -120,17 +120,15 @@ def test_reject_file_keeps_an_unparseable_date_as_it_was_sent(
 # ---------------------------------------------------------------------------- setup writes
 
 
-def test_schema_without_records_reads_but_never_writes(
-    clientify: SandboxProcess, run_target: RunTarget
-) -> None:
-    # The tap may send its SCHEMA and then die on its own credentials: nothing may be written.
+def test_idle_run_makes_no_api_call(clientify: SandboxProcess, run_target: RunTarget) -> None:
+    # A SCHEMA and no record (nothing changed, or the tap died on its own credentials): no
+    # login, no account or custom-field check, no index; the checks wait for a first record.
     out = run_target(singer())
 
-    assert writes(clientify) == []
-    paths = [r["path"] for r in clientify.requests_log()]
-    assert "/v1/settings/my-account/" in paths  # credentials still checked at start
-    assert "/v1/custom-fields/" in paths  # the definitions are listed (a read)
+    assert clientify.requests_log() == []
     assert out.plan == []
+    assert out.report["status"] == "ok"
+    assert out.report["counts"]["api_calls"] == 0
 
 
 def test_missing_link_field_is_planned_by_a_dry_run_and_created_by_the_real_run(

@@ -197,8 +197,8 @@ def test_change_on_both_sides_is_a_conflict_settled_by_the_policy_and_logged(
     assert conflict[0]["diffs"][0]["field"] == "name"
     assert conflict[0]["winner"] == winner
     assert conflict[0]["values"] == values
-    line = next(r.getMessage() for r in caplog.records if "conflict on name" in r.getMessage())
-    assert "client 101" in line
+    line = next(r.getMessage() for r in caplog.records if "field name:" in r.getMessage())
+    assert "conflict: client 101, contact" in line
     assert "Talleres" not in line  # no values at INFO
     # settled once: the next run finds nothing to decide
     clientify.clear_requests()

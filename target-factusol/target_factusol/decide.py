@@ -9,14 +9,11 @@ themselves live in customer_sync: the matching rule (``decide_match``) and the t
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass
+from typing import Any
 
 from customer_sync import (
-    ConflictPolicy,
     MergeResult,
     RecordRejected,
     SideValues,
@@ -25,88 +22,86 @@ from customer_sync import (
     user_change_time,
 )
 from sync_ledger import LedgerEntry
+from target_runtime import Plan, SyncRun, factusol_time
 
 from target_factusol.codes import CodeAllocator
-from target_factusol.find import Finder, Item
+from target_factusol.find import Finder, Found, Item
 from target_factusol.markers import marker_ids
-
-Action = Literal["update", "link", "create", "reject"]
 
 
 @dataclass
-class Plan:
+class ContactPlan(Plan):
     """What was decided for one contact; the write phase only carries it out."""
 
-    item: Item
-    action: Action
-    code: int | None  # the client written (allocated for a creation)
+    item: Item | None = None  # None until the contact is read
+    code: int | None = None  # the client written (allocated for a creation)
     row: Mapping[str, Any] | None = None  # the existing row (update, link)
     merge: MergeResult | None = None  # update, link: the merged values
     ledger: LedgerEntry | None = None  # the pair's entry (update)
     how: str = ""  # why a link (creation marker, same nif, …)
     fixed: bool = False  # create under the link's own code (missing_client: recreate)
     claimed: bool = False  # planning marked ``code`` as linked for this contact
-    reject: RecordRejected | None = None
-    done: bool = False  # the write phase ran to the end (written or refused)
     inserted: bool = False  # the FactuSOL row exists (ours), even if the write-back failed
-    # Plan-file lines (action, key, fields), written by the main thread in record order.
-    lines: list[tuple[str, object, dict[str, Any]]] = field(default_factory=list)
 
-    def note(self, action: str, key: object, **fields: Any) -> None:
-        self.lines.append((action, key, fields))
+    @property
+    def group(self) -> object:
+        return ("code", self.code)  # plans on one CODCLI run in one task, in order
 
+    def read(self, item: Item) -> ContactPlan:
+        self.item, self.target_id = item, item.code
+        return self
 
-def fumcli(row: Mapping[str, Any], tz: ZoneInfo) -> tuple[dt.datetime | None, bool]:
-    """FUMCLI as an aware time of the company's zone, and whether it carries only a date."""
-    value = row.get("FUMCLI")
-    if isinstance(value, dt.datetime):
-        moment = value
-    elif isinstance(value, str) and value.strip():
-        try:
-            moment = dt.datetime.fromisoformat(value.strip().replace(" ", "T", 1))
-        except ValueError:
-            return None, False
-    else:
-        return None, False
-    date_only = moment.time() == dt.time(0, 0)
-    return (moment if moment.tzinfo else moment.replace(tzinfo=tz)), date_only
+    def decided(self, action: str, code: int | None, **fields: Any) -> ContactPlan:
+        self.action, self.code = action, code
+        for name, value in fields.items():
+            setattr(self, name, value)
+        return self
 
 
 class Decider:
     """The decisions of one run (state shared across batches: claims, the code counter)."""
 
-    def __init__(
-        self,
-        finder: Finder,
-        codes: CodeAllocator,
-        *,
-        region: str,
-        tz: ZoneInfo,
-        policy: ConflictPolicy,
-        link_field: str,
-        missing_client: str,
-        ambiguous_match: str,
-    ) -> None:
+    def __init__(self, run: SyncRun, finder: Finder, codes: CodeAllocator) -> None:
         self.finder = finder
         self.codes = codes
-        self.region = region
-        self.tz = tz
-        self.policy = policy
-        self.link_field = link_field
-        self.missing_client = missing_client
-        self.ambiguous_match = ambiguous_match
+        self.claims = run.claims  # links made in this run, not in the index yet
+        self.region = run.region
+        self.tz = run.tz
+        self.policy = run.settings.policy
+        self.link_field = run.link_field
+        self.missing_client = str(run.config.get("missing_client") or "reject")
+        self.ambiguous_match = run.settings.ambiguous_match
 
-    def plan(
-        self,
-        item: Item,
-        rows: Mapping[int, Mapping[str, Any]],
-        ledger: Mapping[int, LedgerEntry],
-    ) -> Plan:
+    def shared_link(self, plan: ContactPlan, batch: Mapping[int, int | None]) -> ContactPlan:
+        """Several contacts naming one client: all of them rejected, nothing written to it.
+
+        Which one owns the client cannot be known (a copied or hand-typed factusol_id); the
+        claimants are counted over the whole account, with this batch's fresher records
+        (``batch``: contact id -> the code it names now).
+        """
+        item = plan.item
+        assert item is not None
+        claimants = [] if item.code is None else self.finder.claimants(item.code, batch)
+        if len(claimants) > 1:
+            others = [c for c in claimants if c != item.contact_id]
+            raise RecordRejected(
+                f"{self.link_field} {item.code} is also on contact(s) "
+                f"{', '.join(map(str, others))}: one FactuSOL client cannot be linked "
+                "to several contacts; nothing was written to that client. Keep the "
+                f"{self.link_field} on the right contact only (merge the duplicates)",
+                code="claimed_by_several",
+                candidates=claimants,
+            )
+        return plan
+
+    def plan(self, plan: ContactPlan, found: Found) -> ContactPlan:
+        """Fill ``plan``: update, link or create; or raise RecordRejected."""
+        item, rows, ledger = plan.item, found.rows, found.entries
+        assert item is not None
         if item.code is not None:
-            return self._linked(item, rows, ledger)
+            return self._linked(plan, item, rows, ledger)
         if item.marker_codes:
-            plan = self._by_marker(item, rows)
-            if plan is not None:
+            if self._by_marker(plan, item, rows):
                 return plan
         else:
             # Again, now: an earlier contact of this run may have claimed a candidate or be
@@ -116,10 +111,9 @@ class Decider:
         if match is not None and match.action == "link" and match.candidate is not None:
             code = int(match.candidate.key)
             row = rows.get(code)
-            if row is not None and self.finder.claim(code, item.contact_id):
-                plan = Plan(item, "link", code, row=row, how=match.how, claimed=True)
-                plan.merge = self._merge(item, row, None)
-                return plan
+            if row is not None and self.claims.claim(code, item.contact_id):
+                merge = self._merge(item, row, None)
+                return plan.decided("link", code, row=row, how=match.how, claimed=True, merge=merge)
         if match is not None and match.action == "ambiguous" and self.ambiguous_match != "create":
             raise RecordRejected(
                 f"not linked: several FactuSOL clients could be this contact ({match.how}); "
@@ -128,31 +122,36 @@ class Decider:
                 code="ambiguous_match",
                 candidates=match.candidate_keys,
             )
-        return self._create(item)
+        return self._create(plan, item)
 
     def _linked(
-        self, item: Item, rows: Mapping[int, Mapping[str, Any]], ledger: Mapping[int, LedgerEntry]
-    ) -> Plan:
+        self,
+        plan: ContactPlan,
+        item: Item,
+        rows: Mapping[int, Mapping[str, Any]],
+        ledger: Mapping[int, LedgerEntry],
+    ) -> ContactPlan:
         assert item.code is not None
         row = rows.get(item.code)
         if row is not None:
             entry = ledger.get(item.code)
             if entry is not None and not entry.belongs_to(item.contact_id):
                 entry = None  # the link moved to this contact: the old base is not its own
-            plan = Plan(item, "update", item.code, row=row, ledger=entry)
-            plan.merge = self._merge(item, row, entry)
-            return plan
+            merge = self._merge(item, row, entry)
+            return plan.decided("update", item.code, row=row, ledger=entry, merge=merge)
         if self.missing_client == "recreate":
             self._check_creatable(item)
             self.finder.remember_client(item.code, item.customer)
-            return Plan(item, "create", item.code, fixed=True)
+            return plan.decided("create", item.code, fixed=True)
         raise RecordRejected(
             f"{self.link_field} {item.code} names a FactuSOL client that does not exist "
             "(missing_client: reject)",
             code="missing_client",
         )
 
-    def _by_marker(self, item: Item, rows: Mapping[int, Mapping[str, Any]]) -> Plan | None:
+    def _by_marker(
+        self, plan: ContactPlan, item: Item, rows: Mapping[int, Mapping[str, Any]]
+    ) -> bool:
         if len(item.marker_codes) > 1:
             raise RecordRejected(
                 "several FactuSOL clients carry this contact's creation marker: "
@@ -163,18 +162,18 @@ class Decider:
         code = item.marker_codes[0]
         row = rows.get(code)
         if row is None or item.contact_id not in marker_ids(row.get("OBSCLI")):
-            return None
-        self.finder.claim(code, item.contact_id)
-        plan = Plan(item, "link", code, row=row, how="creation marker", claimed=True)
-        plan.merge = self._merge(item, row, None)
-        return plan
+            return False
+        self.claims.claim(code, item.contact_id)
+        merge = self._merge(item, row, None)
+        plan.decided("link", code, row=row, how="creation marker", claimed=True, merge=merge)
+        return True
 
-    def _create(self, item: Item) -> Plan:
+    def _create(self, plan: ContactPlan, item: Item) -> ContactPlan:
         self._check_creatable(item)
         code = self.codes.next()
-        self.finder.claim(code, item.contact_id)
+        self.claims.claim(code, item.contact_id)
         self.finder.remember_client(code, item.customer)
-        return Plan(item, "create", code, claimed=True)
+        return plan.decided("create", code, claimed=True)
 
     @staticmethod
     def _check_creatable(item: Item) -> None:
@@ -185,7 +184,7 @@ class Decider:
 
     def _merge(self, item: Item, row: Mapping[str, Any], entry: LedgerEntry | None) -> MergeResult:
         factusol, issues = customer_from_row(row, region=self.region)
-        fs_modified, date_only = fumcli(row, self.tz)
+        fs_modified, date_only = factusol_time(row.get("FUMCLI"), self.tz)
         # the sync's own write moves the contact's modified: not a user's change time
         cl_modified = user_change_time(
             item.modified, None if entry is None else entry.clientify_written_at

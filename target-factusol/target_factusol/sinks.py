@@ -1,122 +1,85 @@
-"""ContactsSink: batches of Clientify contacts handed to the run's sync logic."""
+"""ContactsSink and FactusolRun: what target-factusol does around the shared runtime.
+
+The runtime runs the lifecycle (start at the first record, batches, report, finish); this
+module names the stream and fills the hooks with find (find.py), decide (decide.py) and
+write (write.py). Plan and reject lines are written in record order once the batch is
+written, so a dry run's plan equals the real one.
+"""
 
 from __future__ import annotations
 
-from time import monotonic
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import Any
 
-from singer_sdk.exceptions import InvalidRecord
-from singer_sdk.sinks import BatchSink
-from typing_extensions import override
+from target_runtime import RuntimeSink, SyncRun, TargetStop
+from target_runtime.plan import Plan
 
-from target_factusol.records import INVALID_KEY, MISSING_KEYS
+from target_factusol.codes import CodeAllocator
+from target_factusol.decide import ContactPlan, Decider
+from target_factusol.find import Finder, Item
+from target_factusol.write import Writer
 
-if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from singer_sdk import Target
-
-    from target_factusol.run import SyncRun
+FatalRunError = TargetStop  # the name this target's tests and users know
 
 
-class ContactsSink(BatchSink):
+class FactusolRun(SyncRun):
+    """Clientify `contacts` -> FactuSOL clients, with the link written back to the contact."""
+
+    name, stream, noun = "target-factusol", "contacts", "contact"
+    direction, max_retries, clientify_prefix = "Clientify -> FactuSOL", 5, "clientify_"
+
+    def prepare(self) -> None:
+        assert self.factusol is not None
+        self.finder = Finder(self)
+        self.codes = CodeAllocator(self.factusol.max_client_code)
+        self.decider = Decider(self, self.finder, self.codes)
+        self.writer = Writer(self, self.finder, self.codes)
+
+    def expected_total(self) -> int | None:
+        # every contact in Clientify: the stream holds these or fewer
+        return len(self.contact_index()) or None
+
+    def plan_batch(self, records: list[dict[str, Any]]) -> list[Plan]:
+        # find: each contact read once, then what the batch needs from both systems
+        plans = [self._read(record) for record in records]
+        batch = {item.contact_id: item.code for _, item in _live(plans)}
+        for plan, _ in _live(plans):
+            self.decide(plan, partial(self.decider.shared_link, plan, batch))
+        live = _live(plans)
+        found = self.finder.batch([item for _, item in live])
+        if self.decider.missing_client == "recreate":
+            # A recreation keeps its own code: never hand it to a new contact of this run.
+            linked = {item.code for _, item in live if item.code is not None}
+            self.codes.reserved.update(c for c in linked if c not in found.rows)
+        # decide: main thread, record order
+        for plan, _ in live:
+            self.decide(plan, partial(self.decider.plan, plan, found))
+        return plans
+
+    def _read(self, record: dict[str, Any]) -> Plan:
+        plan = ContactPlan(record, record.get("id"), "create")
+        rejection = self.admit(plan.key, record)
+        if rejection is not None:
+            return self.rejected(plan, rejection)
+        return self.decide(plan, lambda: plan.read(self.finder.read(record)))
+
+    def write(self, plan: Plan) -> None:
+        assert isinstance(plan, ContactPlan)
+        self.writer.apply(plan)
+
+
+def _live(plans: list[Plan]) -> list[tuple[ContactPlan, Item]]:
+    """The plans still alive, with their contact."""
+    return [
+        (p, p.item)
+        for p in plans
+        if isinstance(p, ContactPlan) and p.rejection is None and p.item is not None
+    ]
+
+
+class ContactsSink(RuntimeSink):
     """Upserts the `contacts` stream (tap-clientify) into FactuSOL F_CLI.
 
     Batches let the target read every existing row a batch needs in one call (`CODCLI IN (…)`)
     instead of one read per record; the writes themselves are one call per changed record.
     """
-
-    MAX_SIZE_DEFAULT = 500
-
-    def __init__(
-        self,
-        target: Target,
-        stream_name: str,
-        schema: dict[str, Any],
-        key_properties: Sequence[str] | None,
-    ) -> None:
-        super().__init__(target, stream_name, schema, key_properties)
-        self._owner = target
-
-    @property
-    def run(self) -> SyncRun:
-        """The run shared by every sink of this target."""
-        return self._owner.sync_run  # type: ignore[attr-defined,no-any-return]
-
-    @override
-    def setup(self) -> None:
-        super().setup()
-        # Connect and check credentials when the stream's SCHEMA arrives: before any record.
-        self.run.open_sinks += 1
-
-    @override
-    def _validate_and_parse(self, record: dict[str, Any]) -> dict[str, Any]:
-        # One record that breaks the schema (or has an unparseable date-time) must not stop
-        # the run: mark it so the batch rejects it with a reason. The SDK's own version raises,
-        # or logs the whole record; there is no public hook for this.
-        problem = None
-        if self._validator is not None:
-            try:
-                self._validator.validate(record)
-            except InvalidRecord as exc:
-                # jsonschema's message quotes the bad value: keep only the rule and the path
-                cause = exc.__cause__
-                problem = (
-                    "record does not match the contacts schema "
-                    f"({getattr(cause, 'validator', '?')} at {getattr(cause, 'json_path', '$')})"
-                )
-        if problem is None:
-            try:
-                self._parse_timestamps_in_record(
-                    record=record, schema=self.schema, treatment=self.datetime_error_treatment
-                )
-            except ValueError:
-                problem = "record has a date-time field that cannot be parsed"
-        if problem is not None:
-            record[INVALID_KEY] = problem[:300]
-        return record
-
-    @override
-    def _after_process_record(self, context: dict[str, Any]) -> None:
-        # The SDK logs the whole batch context (personal data) at DEBUG here; log nothing.
-        return
-
-    @override
-    def preprocess_record(self, record: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
-        # The SDK checks the key properties right after this hook and stops the whole run on a
-        # record without one (MissingKeyPropertiesError). Let it through, marked and with the
-        # key set to None, so the batch rejects it with a reason and the run goes on.
-        missing = [key for key in self.key_properties if key not in record]
-        if missing:
-            record[INVALID_KEY] = (
-                f"record has no {', '.join(missing)} (key property of stream '{self.stream_name}')"
-            )
-            record[MISSING_KEYS] = missing
-            record.update(dict.fromkeys(missing))
-        return record
-
-    @override
-    def start_batch(self, context: dict[str, Any]) -> None:
-        context["received_at"] = monotonic()  # how fresh the batch's contacts are
-
-    @override
-    def process_batch(self, context: dict[str, Any]) -> None:
-        records = context.get("records", [])
-        if not records:
-            return
-        self.run.process_batch(
-            records,
-            stream=self.stream_name,
-            schema=self.schema,
-            key_properties=self.key_properties,
-            received_at=context.get("received_at"),
-        )
-
-    @override
-    def clean_up(self) -> None:
-        # The last sink to close ends the run: report, summary line, reject-ratio verdict.
-        # This runs before the SDK writes the final STATE, so a failed verdict emits none.
-        self.run.open_sinks -= 1
-        if self.run.open_sinks <= 0:
-            self.run.finish()
-        super().clean_up()

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from factusol_api import FactusolClient
-from target_factusol.errors import FatalRunError
 from target_factusol.markers import marker_ids
+from target_factusol.sinks import FatalRunError
 from target_factusol_testlib import Harness, link_of, messages
 
 FIRST_ID = 135000001  # the sandbox's first contact id after a reseed

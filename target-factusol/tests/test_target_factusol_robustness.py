@@ -93,18 +93,19 @@ def test_field_warnings_log_contact_field_and_problem_never_the_value(
 # ----------------------------------------------------------------------------- setup writes
 
 
-def test_schema_without_records_checks_credentials_but_writes_nothing(harness: Harness) -> None:
-    # The tap may send its SCHEMA and then fail on its own credentials: no write may be left.
+def test_idle_run_makes_no_api_call(harness: Harness) -> None:
+    # A SCHEMA and no record (nothing changed, or the tap died on its own credentials): no
+    # FactuSOL login, no account, custom-field or census read; the checks wait for a record.
     harness.cl.admin("POST", "seed", {"contacts": 0, "with_link_field": False})
     harness.clear_logs()
 
     out = harness.run(with_records())
 
-    assert harness.writes() == {"factusol": [], "clientify": []}
-    paths = [r["path"] for r in harness.cl.requests_log()]
-    assert "/v1/settings/my-account/" in paths
-    assert "/v1/custom-fields/" in paths  # listed (a read), not created
+    assert harness.fs.requests_log() == []
+    assert harness.cl.requests_log() == []
     assert out.plan == []
+    assert out.report["status"] == "ok"
+    assert out.report["counts"]["api_calls"] == 0
 
 
 def test_missing_link_field_is_planned_by_a_dry_run_then_created_by_the_real_run(
@@ -170,7 +171,28 @@ def test_clientify_rate_limit_reaches_the_client(
     target = TargetFactusol(config=_unit_config(tmp_path, **extra))
     target.listen(io.StringIO(json.dumps(messages("new_contact")[0]) + "\n"))
 
-    assert target.sync_run.cl.rate_limiter.rate == rate
-    clientify_calls = [c.request for c in responses.calls if c.request.url.startswith(CL)]
-    assert clientify_calls
-    assert {r.method for r in clientify_calls} == {"GET"}
+    assert target.run.clientify.rate_limiter.rate == rate
+    assert not responses.calls  # a SCHEMA without records: no call at all
+
+
+def _region(tmp_path: Path, account_country: str | None, **extra: Any) -> str:
+    """The region a run settles on at its start, against a mocked account."""
+    with responses.RequestsMock() as rsps:
+        ok = {"respuesta": "OK"}
+        rsps.post(f"{FS}/login/Autenticar", json={**ok, "resultado": "tok"})
+        rsps.post(f"{FS}/admin/LanzarConsulta", json={**ok, "resultado": []})
+        rsps.get(f"{CL}/settings/my-account/", json={"results": [{"country": account_country}]})
+        rsps.get(f"{CL}/custom-fields/", json={"count": 0, "next": None, "results": []})
+        config = _unit_config(tmp_path, ledger_uri=str(tmp_path / "ledger.sqlite"), **extra)
+        run = TargetFactusol(config=config, parse_env_config=False).run
+        run.start()
+        run.close()
+        return run.region
+
+
+def test_country_setting_overrides_the_account_country(tmp_path: Path) -> None:
+    # The same rule as target-clientify (target_runtime.RunSettings); it used to be a fallback
+    # here, behind the account's country.
+    assert _region(tmp_path, "PT", country="it") == "IT"  # an explicit setting wins
+    assert _region(tmp_path, "PT") == "PT"  # else the account's country
+    assert _region(tmp_path, None) == "ES"  # else ES

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from factusol_api import FactusolClient, FactusolRecordExistsError
-from target_factusol.errors import FatalRunError
 from target_factusol.markers import marker_ids
+from target_factusol.sinks import FatalRunError
 from target_factusol_testlib import API_KEY, PASSWORD, SEEDED_CLIENTS, Harness, link_of, messages
 
 CONTACT = 135000001
@@ -89,7 +89,7 @@ def test_tags_streamed_long_ago_are_not_written_back(
     msgs = with_tags(messages("new_contact"), ["vip"])
     harness.put_contacts(msgs)
     # The batch arrived more than FRESH_TAGS_SECONDS before its write-back.
-    monkeypatch.setattr("target_factusol.sinks.monotonic", lambda: time.monotonic() - 3600)
+    monkeypatch.setattr("target_runtime.sink.monotonic", lambda: time.monotonic() - 3600)
 
     harness.run(msgs)
 
@@ -495,7 +495,7 @@ def test_reject_ratio_above_threshold_fails_loudly_without_state(
 
 
 def test_other_stream_is_a_clear_error(harness: Harness) -> None:
-    with pytest.raises(FatalRunError, match="got stream `companies`"):
+    with pytest.raises(FatalRunError, match="got stream 'companies'"):
         harness.run("other_stream")
 
 
@@ -553,18 +553,23 @@ def test_seeded_clients_untouched_by_a_create(harness: Harness) -> None:
     assert all(after[c] == before[c] for c in before)
 
 
-def test_schema_invalid_records_are_rejected_and_valid_ones_written(harness: Harness) -> None:
+def test_schema_invalid_record_is_rejected_and_a_bad_date_read_as_unknown(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     msgs = messages("invalid_records_among_valid")
-    harness.put_contacts(messages("new_contact"))
+    harness.put_contacts(sorted(msgs, key=lambda m: m.get("record", {}).get("id", 0)))
 
-    out = harness.run(msgs, max_reject_percent=100)
+    with caplog.at_level(logging.WARNING):
+        out = harness.run(msgs, max_reject_percent=100)
 
     assert len(marked(harness.clients(), CONTACT)) == 1
     reasons = [p["reason"] for p in out.plan if p["action"] == "reject"]
-    assert len(reasons) == 2
-    assert "does not match the contacts schema" in reasons[0]
-    assert "date-time" in reasons[1]
-    assert all("__target_factusol" not in json_line for json_line in map(str, out.rejects))
+    # the same rule as target-clientify: a schema failure is rejected with its reason
+    assert reasons == ["record does not match the contacts schema (type at $.first_name)"]
+    # a date-time that does not parse is no reason to drop the contact: read as unknown
+    assert len(marked(harness.clients(), 135000003)) == 1
+    assert "contact 135000003: modified: is not a valid date-time (unknown)" in caplog.text
+    assert all("__fcsync" not in json_line for json_line in map(str, out.rejects))
 
 
 def test_email_clientify_would_refuse_is_warned_and_left_out(

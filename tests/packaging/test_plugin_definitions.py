@@ -1,8 +1,11 @@
-"""The connectors' plugin definitions, meltano.yml entries, `--about` and READMEs agree.
+"""The connectors' plugin definitions, meltano.yml entries, `--about` and READMEs agree, and
+they give the route that works: `make dist`'s wheel while the project has no public address,
+the git route pinned to the release tag once it has one.
 
 Fast and in-process: `--about` comes from the connector classes (what the CLI prints), no
-network, no build. When a setting changes, `scripts/plugin_docs.py --write` regenerates the
-definitions and README blocks; these tests say what is stale or contradictory.
+network, no build (but for one e2e test comparing with `make dist`'s output). When a setting
+changes, `scripts/plugin_docs.py --write` regenerates the definitions and README blocks; these
+tests say what is stale or contradictory.
 """
 
 from __future__ import annotations
@@ -10,12 +13,13 @@ from __future__ import annotations
 import copy
 import re
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from .conftest import ROOT, plugin_docs
+from .conftest import ROOT, ConnectorDist, dist_script, plugin_docs
 
 CONNECTORS = plugin_docs.CONNECTORS
 IDS = [c.name for c in CONNECTORS]
@@ -80,54 +84,176 @@ def test_readme_embeds_the_about_settings_table(connector: Any) -> None:
         assert any(row.startswith(f"| {name} |") for row in rows), name
 
 
+#: An address no one owns, for the git route (the project has no public one yet).
+FAKE_REPO = "https://git.example.org/acme/fcsync"
+#: The placeholder organisation the first drafts named: spelt in two parts so that this file
+#: does not hold it either.
+PLACEHOLDER = "-".join(("your", "org"))
+
+
+def _dist_wheel(connector: Any) -> str:
+    return f"{connector.name.replace('-', '_')}-{plugin_docs.release_version()}-py3-none-any.whl"
+
+
 @pytest.mark.parametrize("connector", CONNECTORS, ids=IDS)
-def test_pip_url_is_git_subdirectories_library_first_and_pinned_to_the_release(
-    connector: Any,
+def test_without_an_address_the_definition_and_readme_give_the_dist_route(
+    connector: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    repo = plugin_docs.repository_url()
+    monkeypatch.setattr(plugin_docs, "repository_url", lambda: None)
+    prefix = dist_script.DEFAULT_PIP_PREFIX
+    defn = plugin_docs.definition(connector)
+    assert "repo" not in defn
+    assert "docs" not in defn
+    assert defn["pip_url"] == f"{prefix}/{_dist_wheel(connector)}"
+    # the committed definition's folder is the one make dist copies it from
+    assert connector.definition_path.parent.name == dist_script.CONNECTORS[connector.name]
+    header = plugin_docs.render_definition(connector).split("\nname: ", 1)[0]
+    assert f"--from-ref {prefix}/{connector.name}.yml" in header
+    block = plugin_docs.install_block(connector)
+    assert f"cp -r dist /path/to/my-project/{prefix.removeprefix('./')}" in block
+    command = f"meltano add --plugin-type {connector.singular} {connector.name}"
+    assert f"{command} --from-ref {prefix}/{connector.name}.yml" in block
+    assert f"pip_url: {prefix}/{_dist_wheel(connector)}" in block
+    assert "appears here once the project has a public address and a release tag" in block
+    assert "git+http" not in block
+    assert "raw.githubusercontent" not in block
+    with pytest.raises(LookupError, match="no git route"):
+        plugin_docs.pip_url(connector)
+
+
+@pytest.mark.parametrize("connector", CONNECTORS, ids=IDS)
+def test_with_an_address_the_git_route_is_pinned_to_the_release_tag(
+    connector: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plugin_docs, "repository_url", lambda: FAKE_REPO)
     tag = f"v{plugin_docs.release_version()}"
-    urls = _definition_file(connector)["pip_url"].split()
+    defn = plugin_docs.definition(connector)
+    assert defn["repo"] == FAKE_REPO
+    assert defn["docs"] == f"{FAKE_REPO}/blob/main/{connector.directory}/README.md"
+    urls = defn["pip_url"].split()
     subdirs = [u.split("#subdirectory=")[1] for u in urls]
     libraries = plugin_docs.library_dirs(connector)
     assert libraries, "every connector needs at least one of our libraries"
     assert subdirs == [*libraries, connector.directory]
-    assert all(u.startswith(f"git+{repo}@{tag}#subdirectory=") for u in urls)
+    assert all(u.startswith(f"git+{FAKE_REPO}@{tag}#subdirectory=") for u in urls)
     for subdir in subdirs:
         assert (ROOT / subdir / "pyproject.toml").exists(), subdir
     # The README shows the pinned pip_url, the unpinned one and the --from-ref command.
-    block = _between(connector.readme_path.read_text(encoding="utf-8"), "install")
+    block = plugin_docs.install_block(connector)
     assert " ".join(urls) in block
     assert " ".join(u.replace(f"@{tag}#", "#") for u in urls) in block
     definition = connector.definition_path.relative_to(ROOT).as_posix()
-    assert f"--from-ref {plugin_docs.raw_url(definition, tag)}" in block
+    assert f"--from-ref {FAKE_REPO}/raw/{tag}/{definition}" in block
+    assert "make dist" not in block
 
 
-def test_packages_share_a_version_have_ranges_a_license_and_no_sandbox() -> None:
-    assert plugin_docs.package_problems() == []
+def test_the_git_route_names_every_library_make_dist_bundles() -> None:
+    # pip finds none of our libraries on an index: each one must be in the git pip_url.
+    for connector in CONNECTORS:
+        assert plugin_docs.library_dirs(connector) == list(
+            dist_script.plan(connector.directory).libraries
+        )
 
 
-def test_the_repository_url_lives_in_one_place(monkeypatch: pytest.MonkeyPatch) -> None:
-    old = plugin_docs.repository_url()
+def test_raw_url_of_github_and_of_other_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(plugin_docs, "repository_url", lambda: "https://github.com/acme/fcsync")
+    assert plugin_docs.raw_url("plugins/x.yml", "v1.0.0") == (
+        "https://raw.githubusercontent.com/acme/fcsync/v1.0.0/plugins/x.yml"
+    )
+    monkeypatch.setattr(plugin_docs, "repository_url", lambda: FAKE_REPO)
+    assert plugin_docs.raw_url("plugins/x.yml", "v1.0.0") == (
+        f"{FAKE_REPO}/raw/v1.0.0/plugins/x.yml"
+    )
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ("", None),
+        ("[tool.fcsync]\n", None),
+        ('[tool.fcsync]\nrepository = ""\n', None),
+        ('[tool.fcsync]\nrepository = "  "\n', None),
+        (
+            '[tool.fcsync]\nrepository = "https://github.com/acme/fcsync.git"\n',
+            "https://github.com/acme/fcsync",
+        ),
+        ('[tool.fcsync]\nrepository = "https://git.example.org/acme/fcsync/"\n', FAKE_REPO),
+    ],
+    ids=["no-table", "no-key", "empty", "blank", "dot-git", "slash"],
+)
+def test_the_repository_url_may_be_absent_or_empty(
+    tmp_path: Path, table: str, expected: str | None
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(table, encoding="utf-8")
+    assert plugin_docs.repository_url(tmp_path) == expected
+
+
+def test_project_urls_follow_the_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = '[project]\nname = "x"\n\n[project.urls]\nHomepage = "https://old"\n\n[tool.x]\na = 1\n'
+    monkeypatch.setattr(plugin_docs, "repository_url", lambda: None)
+    assert plugin_docs.render_pyproject("tap-factusol", text) == (
+        '[project]\nname = "x"\n\n[tool.x]\na = 1\n'
+    )
+    bare = '[project]\nname = "x"\n'
+    assert plugin_docs.render_pyproject("tap-factusol", bare) == bare
+    monkeypatch.setattr(plugin_docs, "repository_url", lambda: FAKE_REPO)
+    regenerated = plugin_docs.render_pyproject("tap-factusol", bare)
+    assert f'Repository = "{FAKE_REPO}"' in regenerated
+    assert f'Changelog = "{FAKE_REPO}/blob/main/tap-factusol/CHANGELOG.md"' in regenerated
+
+
+def test_no_placeholder_organisation_in_the_repository() -> None:
     tracked = subprocess.run(
         ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
     holding = []
     for name in tracked:
-        path = ROOT / name
         try:
-            if old in path.read_text(encoding="utf-8"):
-                holding.append(path)
+            if PLACEHOLDER in (ROOT / name).read_text(encoding="utf-8"):
+                holding.append(name)
         except (UnicodeDecodeError, FileNotFoundError, IsADirectoryError):
             continue
-    new = "https://git.example.org/acme/fcsync"
-    monkeypatch.setattr(plugin_docs, "repository_url", lambda: new)
-    regenerated = plugin_docs.generated_files()
-    for path in holding:
-        if path == ROOT / "pyproject.toml":
-            continue
-        assert path in regenerated, f"{path.relative_to(ROOT)} hard-codes {old}"
-        assert old not in regenerated[path], f"{path.relative_to(ROOT)} keeps {old} outside"
-        assert new in regenerated[path]
+    assert holding == []
+
+
+def test_the_repository_url_lives_in_one_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Setting an address regenerates every file that should name it, and only those."""
+    monkeypatch.setattr(plugin_docs, "repository_url", lambda: FAKE_REPO)
+    with_address = plugin_docs.generated_files()
+    for connector in CONNECTORS:
+        assert FAKE_REPO in with_address[connector.definition_path]
+        assert FAKE_REPO in with_address[connector.readme_path]
+    for directory in plugin_docs.SHIPPED:
+        assert FAKE_REPO in with_address[ROOT / directory / "pyproject.toml"], directory
+    monkeypatch.setattr(plugin_docs, "repository_url", lambda: None)
+    without = plugin_docs.generated_files()
+    assert set(without) == set(with_address)
+    holding = [str(path.relative_to(ROOT)) for path, text in without.items() if FAKE_REPO in text]
+    assert holding == []
+    assert not [p for p, text in without.items() if "[project.urls]" in text]
+
+
+def test_a_missing_release_tag_is_named_only_for_the_git_route(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(plugin_docs, "release_version", lambda: "999.0.0")
+    monkeypatch.setattr(plugin_docs, "repository_url", lambda: None)
+    assert plugin_docs.missing_release_tag() is None
+    monkeypatch.setattr(plugin_docs, "repository_url", lambda: FAKE_REPO)
+    assert plugin_docs.missing_release_tag() == "v999.0.0"
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("connector", CONNECTORS, ids=IDS)
+def test_without_an_address_the_committed_definition_is_make_dists(
+    connector_dist: ConnectorDist, connector: Any
+) -> None:
+    """`make dist` (default DIST_PREFIX) writes the committed definition, pip_url included."""
+    if plugin_docs.repository_url() is not None:
+        pytest.skip("the committed definitions give the git route")
+    written = connector_dist.definitions[connector.name].read_text(encoding="utf-8")
+    assert yaml.safe_load(written) == _definition_file(connector)
+    assert connector_dist.wheels[connector.name].name == _dist_wheel(connector)
 
 
 # ------------------------------------------------------------------ the checker catches drift

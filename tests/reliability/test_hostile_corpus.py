@@ -206,7 +206,7 @@ def _classify_client_case(
     if field is None:
         return "normalized", ""
     if any(i.field == field for i in issues):
-        pattern = re.compile(rf"client {re.escape(str(record.get('code')))}: {field} ")
+        pattern = re.compile(rf"client {re.escape(str(record.get('code')))}: {field}: ")
         return ("dropped", "") if _warned(ctx.logs, pattern) else ("silent_drop", field)
     held, _ = customer_from_contact(contacts[0], region=REGION)
     want = desired.get(field)

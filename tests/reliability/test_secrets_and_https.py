@@ -127,7 +127,7 @@ def test_no_secret_in_any_output_at_debug(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import target_factusol.run as sync
+    import target_runtime.settings as sync
     from clientify_api import ClientifyClient, ClientifyError
     from factusol_api import FactusolClient, FactusolCredentials, FactusolError
 

@@ -1,0 +1,556 @@
+"""SyncRun: one target run's lifecycle, the same in both targets.
+
+* built at the stream's SCHEMA, with **no API call**: settings, clients, output files;
+* **started at its first record** (``start``): both accounts checked, region and time zone,
+  the ledger opened, then the target's own ``prepare`` hook (its finder, decider, writer);
+* per batch (``process_batch``): the link field created if missing, then the target's
+  ``plan_batch`` (find → decide, main thread, record order), then the writes on a thread pool
+  (the target's ``write`` per plan), then the plan and reject lines in record order;
+* at the end (``finish``) or on a systemic failure (``stop``): report, history, report page,
+  summary line (the last line of the output), every file and connection closed.
+
+A target subclasses it with its names and those four hooks; nothing else is per target.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from typing import Any, ClassVar, NoReturn
+
+from clientify_api import (
+    ClientifyAuthError,
+    ClientifyCustomFieldError,
+    ClientifyError,
+    ContactIndex,
+    PageInfo,
+)
+from customer_sync import (
+    FieldIssue,
+    KeyIndex,
+    PlanWriter,
+    ProgressMeter,
+    RecordRejected,
+    RejectWriter,
+    RunSummary,
+    append_history,
+    company_timezone,
+    write_private_text,
+)
+from factusol_api import FactusolError
+from sync_ledger import SyncLedger, open_ledger
+from sync_report import render_report_page
+
+from target_runtime.claims import Claims
+from target_runtime.errors import TargetStop
+from target_runtime.plan import Plan
+from target_runtime.settings import (
+    DEFAULT_REGION,
+    RunSettings,
+    clientify_client,
+    factusol_client,
+)
+from target_runtime.sink import BAD_DATES, INVALID, MISSING_KEYS
+
+PROGRESS_SECONDS = 30.0
+CENSUS_PAGE_SIZE = 5000  # rows of CODCLI, NIFCLI, EMACLI per call (about 400 kB)
+
+
+class SyncRun(ABC):
+    """Everything one run shares across batches and sinks."""
+
+    name: ClassVar[str]  # target-clientify
+    stream: ClassVar[str]  # the input stream: clients
+    noun: ClassVar[str]  # one record in log lines: client
+    direction: ClassVar[str]  # FactuSOL -> Clientify
+    max_retries: ClassVar[int]  # the max_retries default
+    clientify_prefix: ClassVar[str] = ""  # clientify_ : clientify_api_key, ...
+    factusol_prefix: ClassVar[str] = ""  # factusol_ : factusol_password, ...
+    factusol_required: ClassVar[bool] = True
+
+    def __init__(self, config: Mapping[str, Any], logger: logging.Logger) -> None:
+        self.config = dict(config)
+        self.log = logger
+        self.settings = settings = RunSettings.read(self.name, config, max_retries=self.max_retries)
+        try:
+            self.tz = company_timezone(settings.timezone, None)
+        except ValueError as exc:
+            raise TargetStop(f"{self.name}: bad setting: {exc}") from None
+        self.clientify = clientify_client(config, settings, prefix=self.clientify_prefix)
+        self.factusol = factusol_client(
+            config,
+            settings,
+            prefix=self.factusol_prefix,
+            required=self.factusol_required,
+            pool_size=settings.max_workers,
+        )
+        fs = self.factusol_prefix
+        self._fs_year = str(config.get(fs + "ejercicio") or "auto").strip().lower()
+        self._fs_label = " ".join(
+            f"{name}={config.get(fs + name)}"
+            for name in ("codigo_fabricante", "codigo_cliente", "base_datos")
+        )
+        self.dry_run = settings.dry_run
+        self.link_field = settings.link_field
+        self.region = settings.country or DEFAULT_REGION
+        self.summary = RunSummary()
+        # The plan describes this run only; the reject file accumulates (a dead-letter file).
+        self.plan_file = PlanWriter(settings.plan_file)
+        self.plan_file.truncate()
+        self.rejects = RejectWriter(settings.reject_file)
+        self.progress = ProgressMeter(logger, noun=self.stream, interval=PROGRESS_SECONDS)
+        self.ledger: SyncLedger | None = None
+        self.started = False
+        self.finished = False
+        self.failure: str | None = None
+        self.open_sinks = 0
+        self.records_in = 0  # counted by the sink, before deduplication
+        self.started_at = dt.datetime.now(dt.UTC)
+        self.received_at: float | None = None  # time.monotonic() of the batch's first record
+        self._lock = threading.RLock()
+        self._index: ContactIndex | None = None
+        self.claims = Claims(self.link_field, self.contact_index)
+        self._census: KeyIndex | None = None
+        self._streamed: KeyIndex | None = None  # the census without FactuSOL credentials
+        self._link_field_missing = False
+        self._schema: Mapping[str, Any] = {}
+        self._keys: list[str] = []
+
+    # ------------------------------------------------------------------ the target's hooks
+
+    @abstractmethod
+    def prepare(self) -> None:
+        """Once, at the end of ``start``: build the finder, decider and writer."""
+
+    @abstractmethod
+    def plan_batch(self, records: list[dict[str, Any]]) -> list[Plan]:
+        """Find and decide (main thread): one plan per record, in record order; a rejected
+        record's plan carries its ``rejection``."""
+
+    @abstractmethod
+    def write(self, plan: Plan) -> None:
+        """Carry out one plan (a pool thread); RecordRejected refuses the record."""
+
+    def expected_total(self) -> int | None:
+        """How many records the run may see (progress lines), once at its first batch."""
+        return None
+
+    def close_own(self) -> None:  # noqa: B027 - a hook most targets leave empty
+        """Release what ``prepare`` opened."""
+
+    # ------------------------------------------------------------------ start
+
+    def start(self) -> None:
+        """Check both accounts and open the ledger: at the first record, never before (a run
+        that receives no record makes no API call). Nothing is written here."""
+        if self.started:
+            return
+        year = None
+        if self.factusol is not None:
+            try:
+                year = self.factusol.ejercicio  # "auto" logs in while it probes the year
+                if self._fs_year != "auto":
+                    self.factusol.query("SELECT TOP 1 CODCLI FROM F_CLI")  # logs in
+            except FactusolError as exc:
+                raise TargetStop(
+                    f"{self.name}: cannot start: FactuSOL credentials/database "
+                    f"({self._fs_label}) are not usable: {exc}"
+                ) from None
+        cl = self.clientify
+        try:
+            account_country = cl.account_country()  # also the credentials check
+            account_zone = cl.account_time_zone()
+            self._link_field_missing = not self._link_field_defined()
+        except ClientifyAuthError as exc:
+            raise TargetStop(
+                f"{self.name}: Clientify API key rejected: {exc} Set "
+                f"{self.clientify_prefix}api_key ({self.name.upper().replace('-', '_')}_"
+                f"{self.clientify_prefix.upper()}API_KEY)."
+            ) from None
+        except ClientifyError as exc:
+            raise TargetStop(
+                f"{self.name}: cannot start: Clientify ({self.clientify_prefix}api_key at "
+                f"{cl.api_url}) is not usable: {exc}"
+            ) from None
+        if self.settings.country:
+            self.region = self.settings.country
+        elif account_country:
+            self.region = account_country
+        else:
+            self.log.warning(
+                "Clientify account country unknown; normalizing phones as %s "
+                "(set the `country` setting to choose)",
+                DEFAULT_REGION,
+            )
+            self.region = DEFAULT_REGION
+        try:
+            self.tz = company_timezone(self.settings.timezone, account_zone)
+        except ValueError as exc:
+            raise TargetStop(f"{self.name}: bad setting: {exc}") from None
+        try:
+            self.ledger = open_ledger(self.settings.ledger_uri, scope=cl.account_fingerprint())
+        except Exception as exc:  # SQLAlchemy: a ledger that cannot be opened stops the run
+            raise TargetStop(
+                f"{self.name}: cannot open the ledger (ledger_uri): {type(exc).__name__}"
+            ) from None
+        self.prepare()
+        self.started = True
+        self.log.info(
+            "%s ready: link field %r, region %s (%s), time zone %s, ledger %s, FactuSOL %s%s",
+            self.name,
+            self.link_field,
+            self.region,
+            "setting" if self.settings.country else "account",
+            self.tz.key,
+            self.ledger if self.ledger is not None else "off",
+            f"year {year}" if self.factusol is not None else "off",
+            ", DRY RUN (nothing will be written)" if self.dry_run else "",
+        )
+
+    def _link_field_defined(self) -> bool:
+        """Whether the contacts' link custom field exists (one read, no write)."""
+        wanted = self.link_field
+        names = [
+            str(d.get("name", "")).strip() for d in self.clientify.list_contact_custom_fields()
+        ]
+        if wanted in names:
+            return True
+        other_case = [name for name in names if name.casefold() == wanted.casefold()]
+        if other_case:
+            self.log.warning(
+                "custom field %r not found; using %r (same name, other case)",
+                wanted,
+                other_case[0],
+            )
+        return bool(other_case)
+
+    def _prepare_link_field(self) -> None:
+        """Create the missing link field: the run's only setup write, at its first batch with
+        records and before any other write; a dry run plans it instead."""
+        if not self._link_field_missing:
+            return
+        self._link_field_missing = False
+        field = self.link_field
+        if self.dry_run:
+            self.log.info("DRY RUN: would create the contact custom field %r", field)
+        else:
+            try:
+                self.clientify.ensure_custom_field(field)
+            except ClientifyCustomFieldError as exc:
+                self.stop(str(exc))
+            except ClientifyError as exc:
+                # The key has just read the account: a 403 here means it may not create
+                # definitions (clientify_api reports it as an auth error).
+                self.stop(
+                    f"{self.name}: the contact custom field '{field}' is missing and could not "
+                    f"be created ({exc}). Create a text custom field named '{field}' on "
+                    "contacts by hand in Clientify (Settings > Custom fields), then run again."
+                )
+        self.plan_file.write(
+            "create",
+            field,
+            reason=(
+                f"contact custom field '{field}' (the link field) is missing: "
+                "created before the first record is written"
+            ),
+        )
+
+    # ------------------------------------------------------------------ shared finds
+
+    def contact_index(self) -> ContactIndex:
+        """Clientify's contacts by link, NIF and e-mail: loaded at its first use, from the
+        cache file (only what changed since the last run) or one paged scan."""
+        with self._lock:
+            if self._index is None:
+
+                def progress(page: PageInfo) -> None:
+                    if page.page % 20 == 0:
+                        self.log.info("indexing contacts: %d pages read", page.page)
+
+                cache = self.settings.index_cache
+                self.log.info(
+                    "indexing Clientify contacts (%s)",
+                    f"cache {cache}" if cache else "one paged scan",
+                )
+                self._index = self.clientify.load_contact_index(
+                    field=self.link_field,
+                    cache=cache,
+                    rescan_after=self.settings.index_rescan,
+                    on_page=progress,
+                )
+                self.log.info("indexed %d Clientify contacts", len(self._index))
+            return self._index
+
+    def census(self) -> KeyIndex:
+        """FactuSOL's clients by NIF and e-mail identity (how many share a key): one keyset
+        scan of three columns, at its first use. Without FactuSOL credentials (optional in
+        target-clientify): the clients streamed so far in this run."""
+        with self._lock:
+            if self.factusol is None:
+                self._streamed = self._streamed or KeyIndex()
+                return self._streamed
+            if self._census is None:
+                census = KeyIndex()
+                for row in self.factusol.iter_clients(
+                    columns=["CODCLI", "NIFCLI", "EMACLI"], page_size=CENSUS_PAGE_SIZE
+                ):
+                    census.add(
+                        int(row["CODCLI"]), nif=row.get("NIFCLI"), emails=[row.get("EMACLI")]
+                    )
+                self._census = census
+                self.log.info("FactuSOL census: %d clients with a NIF or e-mail", census.records)
+            return self._census
+
+    def census_add(self, code: int, nif: object, email: object) -> None:
+        """A client this run created or streamed: visible to later matches of the run."""
+        with self._lock:
+            census = self._census if self.factusol is not None else self.census()
+            if census is not None:
+                census.add(code, nif=nif, emails=[email])
+
+    def census_remove(self, code: int) -> None:
+        with self._lock:
+            census = self._census if self.factusol is not None else self._streamed
+            if census is not None:
+                census.remove(code)
+
+    # ------------------------------------------------------------------ records
+
+    def admit(self, key: object, record: dict[str, Any]) -> RecordRejected | None:
+        """Read the sink's marks: the reason to reject the record, or None. An unreadable
+        date is kept as received, warned about, and read as unknown by the target."""
+        invalid = record.pop(INVALID, None)
+        missing = record.pop(MISSING_KEYS, None)
+        bad_dates = record.pop(BAD_DATES, None) or []
+        if missing:
+            for name in missing:
+                record.pop(name, None)  # set by the sink; the reject keeps the record as sent
+            return RecordRejected(
+                f"record has no {', '.join(missing)} (key property of stream "
+                f"'{self.stream}'): nothing to sync it by"
+            )
+        if invalid:
+            return RecordRejected(str(invalid))
+        self.warn(key, [FieldIssue(n, "is not a valid date-time") for n in bad_dates], "unknown")
+        return None
+
+    def warn(self, key: object, issues: Sequence[FieldIssue], consequence: str) -> None:
+        for issue in issues:
+            self.summary.add("warnings")
+            # field and problem only: the value itself is personal data
+            self.log.warning(
+                "%s %s: %s: %s (%s)", self.noun, key, issue.field, issue.problem, consequence
+            )
+
+    def decide(self, plan: Plan, decide: Callable[[], Plan]) -> Plan:
+        """``decide()``, or ``plan`` rejected with the reason it raised. A systemic API error
+        stops the run; a bug met by one record rejects that record only."""
+        try:
+            return decide()
+        except RecordRejected as exc:
+            return self.rejected(plan, exc)
+        except (ClientifyError, FactusolError):
+            raise
+        except Exception as exc:
+            self.log.exception("%s %s: unexpected error while deciding", self.noun, plan.key)
+            reason = f"internal error while deciding: {type(exc).__name__}"
+            return self.rejected(plan, RecordRejected(reason))
+
+    def rejected(self, plan: Plan, rejection: RecordRejected) -> Plan:
+        """``plan`` refused while deciding (its lines are written with the batch's)."""
+        plan.action, plan.rejection, plan.done = "reject", rejection, True
+        self.progress.advance()
+        return plan
+
+    def _reject(self, plan: Plan) -> None:
+        rejection = plan.rejection
+        assert rejection is not None
+        self.summary.add("rejected")
+        self.log.error("%s %s rejected: %s", self.noun, plan.key, rejection.reason)
+        self.rejects.reject(
+            self.stream,
+            plan.record,
+            reason=rejection.reason,
+            key=plan.key,
+            schema=self._schema,
+            key_properties=self._keys,
+            code=rejection.code,
+            candidates=rejection.candidates,
+        )
+        self.plan_file.write(
+            "reject",
+            plan.key,
+            target_id=plan.target_id,
+            reason=rejection.reason,
+            code=rejection.code,
+            candidates=rejection.candidates or None,
+        )
+
+    # ------------------------------------------------------------------ one batch
+
+    def process_batch(
+        self,
+        records: list[dict[str, Any]],
+        *,
+        stream: str,
+        schema: Mapping[str, Any],
+        key_properties: Sequence[str],
+        received_at: float | None = None,
+    ) -> None:
+        """Find, decide, write one batch (deduplicated by key by the sink)."""
+        self._schema, self._keys = schema, list(key_properties)
+        self.rejects.register_schema(stream, schema, self._keys)
+        self.received_at = received_at
+        if not records:
+            return
+        try:
+            self.start()
+            self._prepare_link_field()
+            if self.progress.total is None:
+                self.progress.total = self.expected_total()
+                self.progress.total_is_bound = True
+            plans: list[Plan] = []
+            try:
+                plans = self.plan_batch(records)
+                self._write_all([p for p in plans if p.rejection is None])
+            finally:
+                self._emit(plans)
+        except TargetStop as exc:
+            self.stop(str(exc))  # the report says why (once), every handle is released
+        except (ClientifyError, FactusolError) as exc:
+            # Record-level errors were handled per record: what reaches here is systemic
+            # (auth, retries exhausted, an unexpected answer).
+            self.stop(f"{self.name}: stopped: {exc}")
+        except Exception as exc:
+            # A bug: stop with the report written and every file and connection released.
+            self.log.exception("%s: unexpected error", self.name)
+            self.stop(f"{self.name}: stopped: {type(exc).__name__}: {exc}")
+
+    def _write_all(self, plans: list[Plan]) -> None:
+        """The writes on ``max_workers`` threads; plans of one group share one task."""
+        if not plans:
+            return
+        tasks: dict[object, list[Plan]] = {}
+        for plan in plans:
+            tasks.setdefault(plan.group, []).append(plan)
+        pool = ThreadPoolExecutor(
+            max_workers=min(self.settings.max_workers, len(tasks)),
+            thread_name_prefix=f"{self.name}-writer",
+        )
+        try:
+            futures: list[Future[None]] = [pool.submit(self._task, task) for task in tasks.values()]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        finally:
+            # After an error (or an interrupt) the records not started stay for the next run;
+            # the writes in flight finish, so no write is left without its bookkeeping.
+            pool.shutdown(wait=True, cancel_futures=True)
+        failed = next((f for f in done if f.exception() is not None), None)
+        if failed is not None:
+            failed.result()  # re-raise (a systemic error)
+
+    def _task(self, plans: list[Plan]) -> None:
+        for plan in plans:
+            try:
+                self.write(plan)
+            except RecordRejected as exc:
+                plan.rejection = exc
+            plan.done = True
+            self.progress.advance()
+
+    def _emit(self, plans: list[Plan]) -> None:
+        """Plan and reject lines in record order; plans never started write nothing."""
+        for plan in plans:
+            if not plan.done:
+                continue
+            for action, key, fields in plan.lines:
+                self.plan_file.write(action, key, **fields)
+            if plan.rejection is not None:
+                self._reject(plan)
+
+    # ------------------------------------------------------------------ the end
+
+    def api_calls(self) -> dict[str, int]:
+        calls = {f"clientify_{k}": v for k, v in self.clientify.calls_snapshot().items()}
+        if self.factusol is not None:
+            calls.update({f"factusol_{k}": v for k, v in self.factusol.calls.items()})
+        return calls
+
+    def write_report(self, status: str) -> None:
+        calls = self.api_calls()
+        report = {
+            **self.summary.as_dict(),
+            "target": self.name,
+            "api_calls": calls,
+            "counts": {**self.summary.counts, "api_calls": sum(calls.values())},
+            "status": status,
+            "error": self.failure,
+            "dry_run": self.dry_run,
+            "records_received": self.records_in,
+            "region": self.region,
+            "timezone": self.tz.key,
+            "retries": self.clientify.retries,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": dt.datetime.now(dt.UTC).isoformat(),
+        }
+        path = self.settings.report_file
+        write_private_text(path, json.dumps(report, indent=2, sort_keys=True) + "\n")
+        append_history(path, report)
+
+    def _end(self, status: str) -> None:
+        self.finished = True
+        try:
+            self.write_report(status)
+            try:  # the people's view of the last runs; a view only: never fails the run
+                page = render_report_page(
+                    self.settings.report_file.parent.parent, timezone=self.tz.key
+                )
+                self.log.info("report page: %s", page)
+            except Exception as exc:
+                self.log.warning("report page not written: %s", type(exc).__name__)
+            self.summary.add_api_calls(self.api_calls())
+            line = ("DRY RUN " if self.dry_run else "") + self.summary.line(self.direction)
+            self.log.log(logging.ERROR if self.failure else logging.INFO, "%s", line)
+        finally:
+            self.close()
+
+    def stop(self, message: str) -> NoReturn:
+        """A systemic failure: report it, release everything, stop the run (no STATE)."""
+        if not self.finished:
+            self.failure = message
+            self._end("failed")
+        raise TargetStop(message)
+
+    def finish(self) -> None:
+        """End of input: report, summary line, and the reject-ratio verdict."""
+        if self.finished:
+            return
+        summary, limit = self.summary, self.settings.max_reject_ratio
+        if summary.processed and summary.reject_ratio > limit:
+            self.stop(
+                f"{self.name}: {summary.rejected} of {summary.processed} records rejected "
+                f"({summary.reject_ratio:.0%}), more than max_reject_percent {limit:.0%}; "
+                f"reasons in {self.settings.reject_file}"
+            )
+        self._end("dry_run" if self.dry_run else "ok")
+
+    def close(self) -> None:
+        """Release every file and connection (also of a run that stopped while starting)."""
+        with self._lock:
+            for index in (self._census, self._streamed, self._index):
+                if index is not None:
+                    index.close()  # a cache file keeps what this run wrote
+            self._census = self._streamed = self._index = None
+        self.close_own()
+        if self.ledger is not None:
+            self.ledger.close()
+            self.ledger = None
+        self.plan_file.close()
+        self.rejects.close()
+        if self.factusol is not None:
+            self.factusol.close()
+        self.clientify.close()
