@@ -38,6 +38,7 @@ COPY --chown=fcsync:fcsync packages/customer_sync/ packages/customer_sync/
 COPY --chown=fcsync:fcsync packages/sync_ledger/ packages/sync_ledger/
 COPY --chown=fcsync:fcsync packages/sync_report/ packages/sync_report/
 COPY --chown=fcsync:fcsync packages/target_runtime/ packages/target_runtime/
+COPY --chown=fcsync:fcsync packages/customer_records/ packages/customer_records/
 COPY --chown=fcsync:fcsync tap-factusol/ tap-factusol/
 COPY --chown=fcsync:fcsync tap-clientify/ tap-clientify/
 COPY --chown=fcsync:fcsync target-clientify/ target-clientify/

@@ -43,7 +43,7 @@ typecheck: setup
 		packages/sync_ledger/sync_ledger packages/sync_report/sync_report packages/sync_activation/sync_activation \
 		packages/customer_records/customer_records orchestration/fcsync_orchestration \
 		packages/target_runtime/target_runtime target-clientify/target_clientify target-factusol/target_factusol \
-		tap-clientify/tap_clientify tap-factusol/tap_factusol
+		tap-clientify/tap_clientify tap-factusol/tap_factusol packages/sandbox/sandbox
 
 unit: setup
 	$(BIN)/pytest -m "not e2e" -q

@@ -79,6 +79,7 @@ LIBRARIES = {
     "fcsync-sync-report": "packages/sync_report",
     "fcsync-sync-activation": "packages/sync_activation",
     "fcsync-target-runtime": "packages/target_runtime",
+    "fcsync-customer-records": "packages/customer_records",
 }
 SANDBOX = "fcsync-sandbox"
 

@@ -134,7 +134,7 @@ def _fail_window(company: Company, direction: Direction) -> timedelta:
     """How old the last materialization may be: the company's setting; a probe-driven job
     materializes only on changes, at least daily (the watch counts its quiet polls)."""
     window = timedelta(minutes=company.stale_after_minutes)
-    if company.change_probe and direction.name == "factusol_to_clientify":
+    if company.change_probe(direction.name):
         window += PROBE_MAX_IDLE
     return window
 
@@ -278,6 +278,7 @@ def probe_sensor(
     tenants: Tenants,
     company: Company,
     job: "dg.UnresolvedAssetJobDefinition",  # not importable at run time, only typed
+    direction_name: str = "factusol_to_clientify",
     *,
     probe: Probe | None = None,
     reader: StateReader | None = None,
@@ -285,14 +286,16 @@ def probe_sensor(
     environ: Mapping[str, str] | None = None,
     watch: Watch | None = None,
 ) -> dg.SensorDefinition:
-    """`<c>__factusol_to_clientify_probe`: runs the company's modified FactuSOL -> Clientify
-    job when the change probe finds changes since its bookmark, when it was not requested for
+    """`<c>__<direction>_probe`: runs the company's modified job of `direction_name` when the
+    change probe finds changes in its source since its bookmark, when it was not requested for
     a day, or when the probe fails (the run then shows the error). Polls every
     `sync_every_minutes`; reads the bookmark from Meltano's system database directly. "No
     change since the bookmark" means in sync: `watch` counts it as a success (no stale alert
     for a quiet company)."""
-    direction = DIRECTIONS["factusol_to_clientify"]
+    direction = DIRECTIONS[direction_name]
     state_id = direction.state_id(company.environment, company.id, full=False)
+    source = direction_name.partition("_to_")[0]
+    source_name = "FactuSOL" if source == "factusol" else source.capitalize()
     reader = reader or StateReader()
 
     @dg.sensor(
@@ -302,7 +305,7 @@ def probe_sensor(
         default_status=dg.DefaultSensorStatus.RUNNING
         if company.active
         else dg.DefaultSensorStatus.STOPPED,
-        description=f"{company.name}: {job.name} when FactuSOL has changes (and daily)",
+        description=f"{company.name}: {job.name} when {source_name} has changes (and daily)",
     )
     def _probe(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
         now = clock()
@@ -322,8 +325,9 @@ def probe_sensor(
                 uri = env.get("MELTANO_DATABASE_URI") or (
                     f"sqlite:///{tenants.work_dir / company.id / 'meltano.db'}"
                 )
-                check = probe or load_probe(company.change_probe or "")
-                if check(probe_config(company, env), reader.singer_state(uri, state_id)):
+                check = probe or load_probe(company.change_probe(direction_name) or "")
+                config = probe_config(company, env, direction_name)
+                if check(config, reader.singer_state(uri, state_id)):
                     reason = "changes"
             except Exception as exc:  # any probe failure: run the job instead
                 context.log.warning(
@@ -333,7 +337,7 @@ def probe_sensor(
         if reason is None:
             if watch is not None:
                 watch.succeeded(company, direction.name)
-            return dg.SkipReason(f"no change in FactuSOL since the bookmark of {state_id}")
+            return dg.SkipReason(f"no change in {source_name} since the bookmark of {state_id}")
         context.update_cursor(json.dumps({"requested_at": now.isoformat()}))
         return dg.RunRequest(tags={**company.run_tags, "fcsync/trigger": reason})
 
@@ -345,11 +349,12 @@ def build_definitions(
     *,
     clock: Callable[[], datetime] | None = None,
     watch: Watch | None = None,
-    probe: Probe | None = None,
+    probe: Probe | Mapping[str, Probe] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> dg.Definitions:
     """Assets, jobs, schedules and sensors of every company in `tenants` (`clock`, `watch`,
-    `probe` and `environ` injectable for tests)."""
+    `probe` (one for every direction, or by direction name) and `environ` injectable for
+    tests)."""
     now = clock or (lambda: datetime.now(UTC))
     if watch is None:
         watch = Watch(tenants, clock=now, environ=environ)
@@ -378,14 +383,15 @@ def build_definitions(
             )
             jobs.append(job)
             crons = company.schedules.get(kind) or []
-            if company.change_probe and kind == "factusol-to-clientify":
+            if not full and company.change_probe(direction_name):
                 # Started by its change probe instead of its schedule.
                 sensors.append(
                     probe_sensor(
                         tenants,
                         company,
                         job,
-                        probe=probe,
+                        direction_name,
+                        probe=probe.get(direction_name) if isinstance(probe, Mapping) else probe,
                         reader=reader,
                         clock=now,
                         environ=environ,

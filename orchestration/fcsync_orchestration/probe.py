@@ -1,14 +1,17 @@
-"""Start a company's modified FactuSOL -> Clientify job only when FactuSOL has changes.
+"""Start a company's modified job only when its source system has changes.
 
-A change probe (`probe(config, state) -> bool`, e.g. `tap_factusol.probe.has_changes`) asks
-FactuSOL, with one cheap call, whether anything changed since the job's bookmark. The sensor
-built from this module polls it every `sync_every_minutes` and requests a run when it says so,
-or when the job has not been requested for a day (a safety net for a probe that misses
+A change probe (`probe(config, state) -> bool`: `tap_factusol.probe.has_changes` for
+FactuSOL -> Clientify, `tap_clientify.probe.has_changes` for Clientify -> FactuSOL) asks the
+source, with one to three cheap calls, whether anything changed since the job's bookmark. The
+sensor built from this module polls it every `sync_every_minutes` and requests a run when it
+says so, or when the job has not been requested for a day (a safety net for a probe that misses
 something), or when the probe fails (the run then surfaces the error, and the alerts follow).
 
 No `meltano` subprocess per poll: the bookmark is read straight from Meltano's system database
 (table `state`, JSON text: the partial state merged onto the completed one, as Meltano merges
-them), through one SQLAlchemy engine per database kept for the life of the process.
+them), through one SQLAlchemy engine per database kept for the life of the process
+(`StateReader`), or with the standard library's sqlite3 for a SQLite file (`read_sqlite_state`,
+for `fcsync-changed`, whose every call is a new process). SQLAlchemy is imported lazily.
 """
 
 from __future__ import annotations
@@ -16,24 +19,34 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.pool import NullPool
+from .tenants import DEFAULT_PROBES, Company, TenantsError
 
-from .tenants import Company, TenantsError
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
-__all__ = ["DEFAULT_PROBE", "Probe", "StateReader", "load_probe", "merge_state", "probe_config"]
+__all__ = [
+    "DEFAULT_PROBE",
+    "DEFAULT_PROBES",
+    "Probe",
+    "StateReader",
+    "load_probe",
+    "merge_state",
+    "probe_config",
+    "read_sqlite_state",
+    "singer_state_of",
+]
 
 logger = logging.getLogger(__name__)
 
 Probe = Callable[[dict[str, Any], dict[str, Any] | None], bool]
-DEFAULT_PROBE = "tap_factusol.probe:has_changes"
-_STATE_SQL = text("SELECT partial_state, completed_state FROM state WHERE state_id = :state_id")
+DEFAULT_PROBE = DEFAULT_PROBES["factusol_to_clientify"]
+_STATE_SQL = "SELECT partial_state, completed_state FROM state WHERE state_id = :state_id"
 
 
 def load_probe(path: str) -> Probe:
@@ -46,7 +59,8 @@ def load_probe(path: str) -> Probe:
     except ImportError as exc:
         raise TenantsError(
             f"change_probe {path!r}: cannot import {module_name} ({exc}); install the tap "
-            "into Dagster's Python (pip install ./packages/factusol_api ./tap-factusol)"
+            "into this Python (pip install ./packages/factusol_api ./tap-factusol, or "
+            "./packages/clientify_api ./tap-clientify)"
         ) from None
     probe = getattr(module, attribute, None)
     if not callable(probe):
@@ -76,6 +90,39 @@ def _json(value: object) -> dict[str, Any]:
     return {}
 
 
+def singer_state_of(partial: object, completed: object) -> dict[str, Any] | None:
+    """The Singer state of a `state` row: partial merged onto completed, as Meltano does."""
+    merged = merge_state(_json(partial), _json(completed))
+    state = merged.get("singer_state")
+    return state if isinstance(state, dict) and state else None
+
+
+def _no_table(exc: Exception) -> bool:
+    return "no such table" in str(exc) or "does not exist" in str(exc)
+
+
+def read_sqlite_state(uri: str, state_id: str) -> dict[str, Any] | None:
+    """`StateReader.singer_state` for a `sqlite:///path` URI with the standard library only
+    (no SQLAlchemy import: a short-lived process pays for every import). A missing file: None."""
+    # sqlite:///relative.db and sqlite:////absolute.db, as SQLAlchemy reads them
+    path = unquote(urlsplit(uri).path).removeprefix("/")
+    if not path or path == ":memory:":
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.OperationalError:
+        return None  # no database yet: no run so far
+    try:
+        row = conn.execute(_STATE_SQL.replace(":state_id", "?"), (state_id,)).fetchone()
+    except sqlite3.OperationalError as exc:
+        if _no_table(exc):
+            return None
+        raise
+    finally:
+        conn.close()
+    return None if row is None else singer_state_of(row[0], row[1])
+
+
 class StateReader:
     """Meltano job state from its system database; one engine per database URI, reused."""
 
@@ -84,6 +131,9 @@ class StateReader:
         self._lock = threading.Lock()
 
     def _engine(self, uri: str) -> Engine:
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import NullPool
+
         with self._lock:
             engine = self._engines.get(uri)
             if engine is None:
@@ -97,18 +147,17 @@ class StateReader:
 
     def singer_state(self, uri: str, state_id: str) -> dict[str, Any] | None:
         """The job's Singer state (`{"bookmarks": ...}`), None when it has none yet."""
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
         try:
             with self._engine(uri).connect() as conn:
-                row = conn.execute(_STATE_SQL, {"state_id": state_id}).first()
+                row = conn.execute(text(_STATE_SQL), {"state_id": state_id}).first()
         except SQLAlchemyError as exc:
-            if "no such table" in str(exc) or "does not exist" in str(exc):
+            if _no_table(exc):
                 return None  # Meltano has not created its tables yet: no run so far
             raise
-        if row is None:
-            return None
-        merged = merge_state(_json(row[0]), _json(row[1]))
-        state = merged.get("singer_state")
-        return state if isinstance(state, dict) and state else None
+        return None if row is None else singer_state_of(row[0], row[1])
 
     def close(self) -> None:
         with self._lock:
@@ -117,25 +166,34 @@ class StateReader:
             self._engines.clear()
 
 
-def probe_config(company: Company, environ: Mapping[str, str]) -> dict[str, Any]:
-    """tap-factusol's config for the company's probe: its credentials and API URL, and the
-    company's own TAP_FACTUSOL_* settings (lower-cased, as Meltano names them)."""
-    fs = company.factusol
-    config: dict[str, Any] = {
-        "codigo_fabricante": fs.codigo_fabricante.resolve(environ),
-        "codigo_cliente": fs.codigo_cliente.resolve(environ),
-        "base_datos": fs.base_datos.resolve(environ),
-        "password": environ.get(fs.password_env) or None,
-    }
+def probe_config(
+    company: Company, environ: Mapping[str, str], direction: str = "factusol_to_clientify"
+) -> dict[str, Any]:
+    """The source tap's config for the company's probe of `direction`: its credentials and
+    API URL, and the company's own TAP_FACTUSOL_* / TAP_CLIENTIFY_* settings (lower-cased, as
+    Meltano names them)."""
+    config: dict[str, Any]
+    if direction == "clientify_to_factusol":
+        cl = company.clientify
+        config = {"api_key": environ.get(cl.api_key_env) or None}
+        api_url, prefix = cl.api_url, "TAP_CLIENTIFY_"
+    else:
+        fs = company.factusol
+        config = {
+            "codigo_fabricante": fs.codigo_fabricante.resolve(environ),
+            "codigo_cliente": fs.codigo_cliente.resolve(environ),
+            "base_datos": fs.base_datos.resolve(environ),
+            "password": environ.get(fs.password_env) or None,
+        }
+        api_url, prefix = fs.api_url, "TAP_FACTUSOL_"
     missing = [key for key, value in config.items() if not value]
     if missing:
         raise TenantsError(
             f"company {company.id}: the probe lacks {', '.join(missing)} (a variable the tenants "
             "file names is unset)"
         )
-    if fs.api_url:
-        config["api_url"] = fs.api_url
-    prefix = "TAP_FACTUSOL_"
+    if api_url:
+        config["api_url"] = api_url
     for name, value in company.settings.items():
         if name.startswith(prefix) and not name.startswith(prefix + "_"):
             config[name.removeprefix(prefix).lower()] = value

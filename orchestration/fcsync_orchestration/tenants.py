@@ -160,9 +160,13 @@ class Company:
     sync_every_minutes: int = DEFAULT_EVERY_MINUTES
     stale_after_minutes: int = DEFAULT_STALE_AFTER_MINUTES
     alert_to: tuple[str, ...] = ()  # extra alert e-mail recipients for this company
-    # `module:function` of a FactuSOL change probe: the modified FactuSOL->Clientify job then
-    # runs when it says so (and daily), from a sensor instead of its schedule.
-    change_probe: str | None = None
+    # Direction name -> `module:function` of its change probe: that modified job then runs
+    # when the probe says so (and daily), from a sensor instead of its schedule.
+    change_probes: dict[str, str] = field(default_factory=dict)
+
+    def change_probe(self, direction: str) -> str | None:
+        """The change probe of a direction (`factusol_to_clientify`, ...), None without one."""
+        return self.change_probes.get(direction)
 
     @property
     def run_tags(self) -> dict[str, str]:
@@ -433,15 +437,43 @@ def _alerts(raw: Any, where: str) -> AlertSettings | None:
     return AlertSettings(**kwargs)
 
 
-def _probe(raw: Any, where: str) -> str | None:
-    if raw is None or raw is False:
-        return None
-    if raw is True:
-        return "tap_factusol.probe:has_changes"
+#: The taps' own probes, by direction, for `change_probe: true`.
+DEFAULT_PROBES = {
+    "factusol_to_clientify": "tap_factusol.probe:has_changes",
+    "clientify_to_factusol": "tap_clientify.probe:has_changes",
+}
+_PROBE_JOBS = {
+    "factusol-to-clientify": "factusol_to_clientify",
+    "clientify-to-factusol": "clientify_to_factusol",
+}
+
+
+def _probe_path(raw: Any, where: str) -> str:
     text = _text(raw, where)
     if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", text):
         raise TenantsError(f"{where}: true, false or module:function")
     return text
+
+
+def _probes(raw: Any, where: str) -> dict[str, str]:
+    """`change_probe`: true (both modified jobs, the taps' probes), false, `module:function`
+    (the FactuSOL -> Clientify job, as before), or per job: {factusol-to-clientify: true, ...}."""
+    if raw is None or raw is False:
+        return {}
+    if raw is True:
+        return dict(DEFAULT_PROBES)
+    if not isinstance(raw, Mapping):
+        return {"factusol_to_clientify": _probe_path(raw, where)}
+    probes: dict[str, str] = {}
+    for job, value in raw.items():
+        direction = _PROBE_JOBS.get(str(job))
+        if direction is None:
+            raise TenantsError(f"{where}: {job!r} is not a modified job ({', '.join(_PROBE_JOBS)})")
+        if value is True:
+            probes[direction] = DEFAULT_PROBES[direction]
+        elif value is not None and value is not False:
+            probes[direction] = _probe_path(value, f"{where}.{job}")
+    return probes
 
 
 def _setting_value(value: Any, where: str) -> str:
@@ -631,7 +663,7 @@ def parse_tenants(raw: Any, *, path: Path) -> Tenants:
                 alert_to=()
                 if data.get("alert_to") is None
                 else _emails(data["alert_to"], f"{where}.alert_to"),
-                change_probe=_probe(
+                change_probes=_probes(
                     data.get("change_probe", defaults.get("change_probe")),
                     f"{where}.change_probe",
                 ),

@@ -1,6 +1,7 @@
-"""The change-probe sensor, in process with a fake probe: the modified FactuSOL -> Clientify job
-starts only when the probe says so (and once a day regardless), with the bookmark read from
-Meltano's system database directly (written here by the real `meltano state set`)."""
+"""The change-probe sensors, in process with a fake probe: each modified job starts only when
+its probe says so (and once a day regardless), with the bookmark read from Meltano's system
+database directly (written here by the real `meltano state set`). test_probe_sandboxes.py runs
+the taps' real probes against both sandboxes."""
 
 from __future__ import annotations
 
@@ -30,6 +31,15 @@ pytestmark = [
 REPO = Path(__file__).resolve().parents[2]
 STATE_ID = "prod:tap-factusol-to-target-clientify:acme"
 BOOKMARK = {"bookmarks": {"clients": {"replication_key_value": "2026-12-07T08:55:00+01:00"}}}
+C2F_STATE_ID = "prod:tap-clientify-to-target-factusol:acme"
+C2F_BOOKMARK = {
+    "bookmarks": {
+        "contacts": {
+            "replication_key": "modified",
+            "replication_key_value": "2026-12-07T07:55:00.000000+00:00",
+        }
+    }
+}
 
 
 class FakeProbe:
@@ -50,15 +60,15 @@ def meltano_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     uri = f"sqlite:///{tmp_path_factory.mktemp('meltano') / 'meltano.db'}"
     meltano = str(Path(sys.executable).with_name("meltano"))
     env = {"MELTANO_DATABASE_URI": uri, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    payload = json.dumps({"singer_state": BOOKMARK})
-    subprocess.run(
-        [meltano, "state", "set", "--force", STATE_ID, payload],
-        cwd=REPO,
-        env={**os.environ, **env},
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    for state_id, bookmark in ((STATE_ID, BOOKMARK), (C2F_STATE_ID, C2F_BOOKMARK)):
+        subprocess.run(
+            [meltano, "state", "set", "--force", state_id, json.dumps({"singer_state": bookmark})],
+            cwd=REPO,
+            env={**os.environ, **env},
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
     return uri
 
 
@@ -66,7 +76,11 @@ def meltano_db(tmp_path_factory: pytest.TempPathFactory) -> str:
 def tenants(write_tenants: Callable[[dict[str, Any]], Path]) -> Tenants:
     doc = two_companies()
     doc["companies"][0]["change_probe"] = True
-    doc["companies"][0]["settings"] = {"TAP_FACTUSOL_TIMEZONE": "Atlantic/Canary"}
+    doc["companies"][0]["settings"] = {
+        "TAP_FACTUSOL_TIMEZONE": "Atlantic/Canary",
+        "TAP_CLIENTIFY_RATE_LIMIT": "2",
+    }
+    doc["companies"][0]["clientify"]["api_url"] = "http://127.0.0.1:9/v1"
     return load_tenants(write_tenants(doc))
 
 
@@ -85,9 +99,12 @@ def test_the_probe_starts_the_job_only_on_changes_and_daily(
     environ = {**SECRETS, "MELTANO_DATABASE_URI": meltano_db}
     defs = build_definitions(tenants, clock=clock, probe=probe, environ=environ)
     names = {s.name for s in defs.schedules or []}
-    assert "acme__factusol_to_clientify_schedule" not in names  # the sensor starts it instead
-    assert "acme__clientify_to_factusol_schedule" in names
+    # change_probe: true -> both modified jobs are started by their sensors instead
+    assert "acme__factusol_to_clientify_schedule" not in names
+    assert "acme__clientify_to_factusol_schedule" not in names
+    assert "acme__factusol_to_clientify_full_schedule" in names  # the full ones keep theirs
     assert "globex__factusol_to_clientify_schedule" in names  # globex has no probe
+    assert "globex__clientify_to_factusol_probe" not in {s.name for s in defs.sensors or []}
     sensor = defs.resolve_sensor_def("acme__factusol_to_clientify_probe")
     assert sensor.minimum_interval_seconds == 5 * 60  # sync_every_minutes
     assert sensor.job_name == "acme__factusol_to_clientify"
@@ -144,6 +161,39 @@ def test_the_probe_starts_the_job_only_on_changes_and_daily(
     assert len(probe.calls) == asked + 1
 
 
+def test_the_clientify_probe_sensor_gets_its_own_config_and_state(
+    tenants: Tenants, meltano_db: str
+) -> None:
+    f2c, c2f, clock = FakeProbe(), FakeProbe(), Clock()
+    environ = {**SECRETS, "MELTANO_DATABASE_URI": meltano_db}
+    probes = {"factusol_to_clientify": f2c, "clientify_to_factusol": c2f}
+    defs = build_definitions(tenants, clock=clock, probe=probes, environ=environ)
+    sensor = defs.resolve_sensor_def("acme__clientify_to_factusol_probe")
+    assert sensor.job_name == "acme__clientify_to_factusol"
+    instance = dg.DagsterInstance.ephemeral()
+    context = dg.build_sensor_context(
+        instance=instance,
+        cursor=json.dumps({"requested_at": clock.now.isoformat()}),
+        repository_def=defs.get_repository_def(),
+    )
+    clock.now += timedelta(minutes=5)
+    result = sensor.evaluate_tick(context)
+    assert "no change in Clientify" in str(result.skip_message)
+    ((config, state),) = c2f.calls
+    assert f2c.calls == []
+    assert state == C2F_BOOKMARK
+    assert config == {
+        "api_key": SECRETS["ACME_CLIENTIFY_API_KEY"],
+        "api_url": "http://127.0.0.1:9/v1",
+        "rate_limit": "2",
+    }
+    c2f.answer = True
+    clock.now += timedelta(minutes=5)
+    (changed,) = sensor.evaluate_tick(context).run_requests or []
+    assert changed.tags["fcsync/trigger"] == "changes"
+    assert changed.tags["clientify_account"] == tenants.company("acme").clientify.account
+
+
 def test_no_run_is_requested_while_one_is_queued_or_running(
     tenants: Tenants, meltano_db: str
 ) -> None:
@@ -180,11 +230,26 @@ def test_the_state_reader_merges_partial_onto_completed_and_knows_no_state(
 
 def test_probe_settings(write_tenants: Callable[[dict[str, Any]], Path], tenants: Tenants) -> None:
     acme = tenants.company("acme")
-    assert acme.change_probe == "tap_factusol.probe:has_changes"
-    assert tenants.company("globex").change_probe is None
+    assert acme.change_probes == {
+        "factusol_to_clientify": "tap_factusol.probe:has_changes",
+        "clientify_to_factusol": "tap_clientify.probe:has_changes",
+    }
+    assert tenants.company("globex").change_probes == {}
     with pytest.raises(TenantsError, match="the probe lacks password"):
         probe_config(tenants.company("globex"), {})
+    with pytest.raises(TenantsError, match="the probe lacks api_key"):
+        probe_config(tenants.company("globex"), {}, "clientify_to_factusol")
     doc = two_companies()
     doc["defaults"]["change_probe"] = "not a path"
     with pytest.raises(TenantsError, match="module:function"):
+        load_tenants(write_tenants(doc))
+    # A bare module:function is the FactuSOL -> Clientify probe, as before; per job by name.
+    doc["defaults"]["change_probe"] = "my_probes:factusol"
+    doc["companies"][1]["change_probe"] = {"clientify-to-factusol": True}
+    acme, globex = load_tenants(write_tenants(doc)).companies
+    assert acme.change_probes == {"factusol_to_clientify": "my_probes:factusol"}
+    assert globex.change_probe("clientify_to_factusol") == "tap_clientify.probe:has_changes"
+    assert globex.change_probe("factusol_to_clientify") is None
+    doc["companies"][1]["change_probe"] = {"clientify-to-factusol-full": True}
+    with pytest.raises(TenantsError, match="not a modified job"):
         load_tenants(write_tenants(doc))

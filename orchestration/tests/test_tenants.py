@@ -230,7 +230,9 @@ def test_a_companys_own_cron_outranks_its_interval(tmp_path: Path) -> None:
 
 
 def test_meltano_yml_and_the_readme_schedule_every_five_minutes_and_weekly() -> None:
-    """The single-company schedules: meltano.yml's, and the README's cron lines, the same."""
+    """The single-company schedules: meltano.yml's, and the README's cron lines, the same; the
+    modified jobs behind `fcsync-changed <job> &&`, and a plain daily line each (the safety
+    net, in the next cron block)."""
     project = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
     by_job = {s["job"]: s["interval"] for s in project["schedules"]}
     assert by_job == {
@@ -239,9 +241,14 @@ def test_meltano_yml_and_the_readme_schedule_every_five_minutes_and_weekly() -> 
         "clientify-to-factusol-full": "30 3 * * 0",
     }
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = readme.split("```cron\n", 1)[1].split("```", 1)[0]
+    _, block, daily = (part.split("```", 1)[0] for part in readme.split("```cron\n")[:3])
     crons = {}
     for line in block.splitlines():
         fields = line.split()
         crons[fields[-1]] = " ".join(fields[:5])
+        probe = f".venv/bin/fcsync-changed --environment=prod {fields[-1]} && .venv/bin/meltano"
+        assert (probe in line) == (fields[-1] in modified_crons(5)), line
     assert crons == by_job
+    plain = [line.split() for line in daily.splitlines()]
+    assert sorted(f[-1] for f in plain) == sorted(modified_crons(5))
+    assert all(f[2:5] == ["*", "*", "*"] and "fcsync-changed" not in f for f in plain)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from clientify_api import (
@@ -17,11 +17,11 @@ from singer_sdk import typing as th
 from singer_sdk.helpers.types import Context
 from typing_extensions import override
 
+from tap_clientify import window
 from tap_clientify.client import ClientifyStream
+from tap_clientify.window import BOOKMARK_OVERLAP, parse_config_datetime
 
-#: Later modified runs start this long before the bookmark: a record saved while the previous
-#: run was paging, or stamped by a server clock slightly behind ours, is read again, not lost.
-BOOKMARK_OVERLAP = timedelta(minutes=5)
+__all__ = ["BOOKMARK_OVERLAP", "CONTACT_SCHEMA", "ContactsStream"]
 
 _ID = th.IntegerType
 _TEXT = th.StringType
@@ -102,18 +102,6 @@ CONTACT_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
-def _parse_config_datetime(value: str, setting: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ValueError(
-            f"{setting} must be an absolute ISO 8601 date-time, got {value!r} "
-            "(relative dates like '1 day ago' silently skip changes; use lookback_hours)"
-        ) from None
-    # Naive values are UTC, as the SDK and Meltano treat them.
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 class ContactsStream(ClientifyStream):
     """Clientify contacts in the API's list-item shape, plus `factusol_id`."""
 
@@ -126,22 +114,9 @@ class ContactsStream(ClientifyStream):
     schema = CONTACT_SCHEMA
 
     def window_start(self, context: Context | None) -> datetime | None:
-        """Earliest `modified` to read, or None in full mode.
-
-        Bookmark minus BOOKMARK_OVERLAP when there is one (start_date is then ignored, so a
-        relative start_date cannot hide a gap between runs); else start_date; else the last
-        lookback_hours.
-        """
-        if self.config.get("sync_mode", "modified") == "full":
-            return None
-        state = self.get_context_state(context)
-        bookmark = state.get("replication_key_value")
-        if bookmark and state.get("replication_key") == self.replication_key:
-            return _parse_config_datetime(str(bookmark), "the bookmark") - BOOKMARK_OVERLAP
-        if start_date := self.config.get("start_date"):
-            return _parse_config_datetime(str(start_date), "start_date")
-        hours = int(self.config.get("lookback_hours", 24))
-        return datetime.now(UTC) - timedelta(hours=hours)
+        """Earliest `modified` to read, or None in full mode (``window.window_start``: the
+        bookmark minus BOOKMARK_OVERLAP, else start_date, else the last lookback_hours)."""
+        return window.window_start(self.config, self.get_context_state(context), datetime.now(UTC))
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
@@ -187,7 +162,7 @@ class ContactsStream(ClientifyStream):
         previous = state.get("replication_key_value")
         value = to_utc_iso(signpost)
         if previous and state.get("replication_key") == self.replication_key:
-            value = max(value, to_utc_iso(_parse_config_datetime(str(previous), "the bookmark")))
+            value = max(value, to_utc_iso(parse_config_datetime(str(previous), "the bookmark")))
         state["replication_key"] = self.replication_key
         state["replication_key_value"] = value
 

@@ -64,6 +64,7 @@ class TargetClientify(RuntimeTarget):
         ),
         shared("timezone"),
         shared("ledger_uri"),
+        shared("retention_days"),
         shared("dry_run", description="Read and plan only; write nothing to Clientify."),
         *output_files(
             "target-clientify",

@@ -87,7 +87,11 @@ def run_target(
         text = fixture_text(source) if source.endswith(".singer") else source
         target = TargetClientify(config={**config, **overrides}, parse_env_config=False)
         capsys.readouterr()
-        target.listen(io.StringIO(text))
+        try:
+            target.listen(io.StringIO(text))
+        finally:
+            if target._run is not None:  # a simulated kill keeps its lock until GC
+                target._run.job.release()
         out = capsys.readouterr().out
         report_path = Path(overrides.get("report_file", config["report_file"]))
         return Outcome(

@@ -90,6 +90,7 @@ class TargetFactusol(RuntimeTarget):
         ),
         shared("timezone"),
         shared("ledger_uri"),
+        shared("retention_days"),
         shared(
             "dry_run", description="Read and plan only; write nothing to FactuSOL or Clientify."
         ),

@@ -226,11 +226,22 @@ CREDENTIALS = [
 CREDENTIAL_WORDS = ("password", "api_key", "api key", "credential", "login")
 
 
+def one_source_change(project: Project, job: str) -> None:
+    """A record for the target to read: a run that receives none makes no API call at all
+    (issue 24), so a target's credentials are first used, and checked, at its first record."""
+    if job.startswith("factusol"):
+        project.factusol.admin("PATCH", "clients/3", {"TELCLI": "934 567 890"})
+    else:
+        (contact, *_) = project.clientify.admin("GET", "contacts")["contacts"]
+        project.clientify.admin("PATCH", f"contacts/{contact['id']}", {"title": "Gerente"})
+
+
 @pytest.mark.parametrize(("job", "variable", "api"), CREDENTIALS)
 def test_wrong_credential_fails_at_start_naming_it(
     project: Project, job: str, variable: str, api: str
 ) -> None:
     project.extra_env = {variable: "wrong-" + variable.lower()}
+    one_source_change(project, job)
     run = project.run(job, check=False)
     writes = project.writes(project.factusol) + project.writes(project.clientify)
     named = [
@@ -277,6 +288,7 @@ def test_debug_meltano_run_leaks_no_secret(project: Project, tmp_path: Path) -> 
     ok = project.meltano("--log-level=debug", "run", "factusol-to-clientify-full", check=False)
     project.clientify.configure(faults={"error_rate": 1.0})
     project.extra_env["TARGET_CLIENTIFY_MAX_RETRIES"] = "0"
+    one_source_change(project, "factusol-to-clientify")  # an idle run would make no call
     failing = project.meltano("--log-level=debug", "run", "factusol-to-clientify", check=False)
     project.clientify.configure(faults={"error_rate": 0.0})
     texts = {"ok run": ok.output, "failing run": failing.output}

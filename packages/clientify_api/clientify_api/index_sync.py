@@ -7,18 +7,14 @@ import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clientify_api.account import AccountResources
-from clientify_api.index import (
-    ContactIndex,
-    IdentityKeys,
-    cache_errors,
-    damaged_cache_errors,
-    is_database_url,
-)
 from clientify_api.timeutil import parse_api_datetime
 from clientify_api.transport import PageInfo
+
+if TYPE_CHECKING:  # the index loads SQLAlchemy: only a run that builds one pays for it
+    from clientify_api.index import ContactIndex, IdentityKeys
 
 logger = logging.getLogger("clientify_api.client")
 
@@ -34,7 +30,9 @@ class IndexSync(AccountResources):
         keys: IdentityKeys | None = None,
     ) -> ContactIndex:
         """One paged scan of every contact into a :class:`ContactIndex`."""
-        return ContactIndex.build(self.iter_contacts(on_page=on_page), field=field, keys=keys)
+        contacts = self.iter_contacts(on_page=on_page)
+        index: ContactIndex = _index().ContactIndex.build(contacts, field=field, keys=keys)
+        return index
 
     def count_contacts(self) -> int | None:
         """How many contacts the account holds (one call), or None when the API omits it."""
@@ -69,11 +67,11 @@ class IndexSync(AccountResources):
         """
         if cache is None:
             return self.build_contact_index(field=field, on_page=on_page, keys=keys)
-        where = "PostgreSQL" if is_database_url(cache) else str(cache)
-        target: str | Path = str(cache) if is_database_url(cache) else Path(cache)
+        where = "PostgreSQL" if _index().is_database_url(cache) else str(cache)
+        target: str | Path = str(cache) if _index().is_database_url(cache) else Path(cache)
         try:
             return self._refresh_cache(field, target, rescan_after, overlap, on_page, keys)
-        except cache_errors(target) as exc:
+        except _index().cache_errors(target) as exc:
             # Locked by another run for too long, unreachable or unwritable: scan on our own.
             logger.warning(
                 "contact cache %s not usable (%s): one full scan instead",
@@ -93,13 +91,13 @@ class IndexSync(AccountResources):
     ) -> ContactIndex:
         scope = self._account_fingerprint()
         try:
-            index = ContactIndex(field=field, path=cache, scope=scope, keys=keys)
-        except damaged_cache_errors() as exc:
-            if isinstance(exc, cache_errors(cache)) or not isinstance(cache, Path):
+            index = _index().ContactIndex(field=field, path=cache, scope=scope, keys=keys)
+        except _index().damaged_cache_errors() as exc:
+            if isinstance(exc, _index().cache_errors(cache)) or not isinstance(cache, Path):
                 raise  # locked or unreachable: the caller scans on its own
             logger.warning("contact cache %s is damaged (%s): rebuilding it", cache, exc)
             cache.unlink(missing_ok=True)
-            index = ContactIndex(field=field, path=cache, scope=scope, keys=keys)
+            index = _index().ContactIndex(field=field, path=cache, scope=scope, keys=keys)
         try:
             return self._refresh(index, rescan_after, overlap, on_page)
         except BaseException:
@@ -187,3 +185,11 @@ class IndexSync(AccountResources):
             index.add(contact)
             count += 1
         return count
+
+
+def _index() -> Any:
+    """clientify_api.index, imported at first use (it loads SQLAlchemy: ~0.2 CPU-s that a
+    change probe, which never builds an index, does not pay)."""
+    from clientify_api import index
+
+    return index

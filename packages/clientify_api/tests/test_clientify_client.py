@@ -669,3 +669,20 @@ def test_shared_session_can_be_injected():
     responses.get(f"{API}/contacts/1/", json=contact(1))
     assert client.get_contact(1)["id"] == 1
     client.close()
+
+
+def test_importing_the_client_does_not_load_sqlalchemy() -> None:
+    """A change probe imports the client every few minutes: the index's SQLAlchemy (~0.2 CPU-s)
+    loads only when an index is built."""
+    import subprocess
+    import sys
+
+    def loaded_after(name: str) -> str:
+        code = (
+            f"import sys, clientify_api; clientify_api.{name}; print('sqlalchemy' in sys.modules)"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        return done.stdout.strip()
+
+    assert loaded_after("ClientifyClient") == "False"
+    assert loaded_after("ContactIndex") == "True"

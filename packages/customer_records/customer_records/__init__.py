@@ -6,7 +6,7 @@ right to be forgotten (``fcsync-forget``) and bringing a customer back (``fcsync
 
 from .forget import ForgetResult, forget_person
 from .history import history_source
-from .retention import DEFAULT_RETENTION_DAYS, PruneResult, prune_run_files
+from .retention import DEFAULT_RETENTION_DAYS, PruneResult, prune_files, prune_run_files
 
 __all__ = [
     "DEFAULT_RETENTION_DAYS",
@@ -14,5 +14,6 @@ __all__ = [
     "PruneResult",
     "forget_person",
     "history_source",
+    "prune_files",
     "prune_run_files",
 ]

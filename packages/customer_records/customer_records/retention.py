@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_RETENTION_DAYS",
     "STORE_SUFFIXES",
     "PruneResult",
+    "prune_files",
     "prune_run_files",
     "rewrite_private",
 ]
@@ -58,6 +59,29 @@ def prune_run_files(
             continue
         modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
         if modified < cutoff:
+            path.unlink(missing_ok=True)
+            result.deleted_files.append(path)
+        elif path.suffix == ".jsonl":
+            result.trimmed_lines += _trim_lines(path, cutoff)
+    return result
+
+
+def prune_files(
+    paths: Iterable[str | Path],
+    *,
+    days: int = DEFAULT_RETENTION_DAYS,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> PruneResult:
+    """The same rule for named files only (what a target itself writes, wherever the settings
+    put it): a file older than ``days`` goes; a JSON-lines file loses its older lines."""
+    if days < 1:
+        raise ValueError("retention must be at least one day")
+    cutoff = now() - timedelta(days=days)
+    result = PruneResult()
+    for path in sorted({Path(p) for p in paths}):
+        if not path.is_file() or path.is_symlink() or path.name.endswith(STORE_SUFFIXES):
+            continue
+        if datetime.fromtimestamp(path.stat().st_mtime, UTC) < cutoff:
             path.unlink(missing_ok=True)
             result.deleted_files.append(path)
         elif path.suffix == ".jsonl":

@@ -206,3 +206,24 @@ def test_the_report_page_links_each_mentioned_client_to_its_history(synced) -> N
     render_report_page(out, history=history_source(ledger))
     assert not (out / "customers" / "7.html").exists()
     assert _traces(out, [ANA["email"], ANA["phone"]]) == []
+
+
+def test_named_files_are_pruned_and_nothing_else(tmp_path: Path) -> None:
+    from customer_records import prune_files
+
+    mine_old = _write(tmp_path / "plan.jsonl", "{}\n")
+    _age(mine_old, 200)
+    neighbour = _write(tmp_path / "someone-elses.txt", "keep me\n")
+    _age(neighbour, 500)
+    rejects = _write(
+        tmp_path / "rejects.jsonl",
+        json.dumps({"_reject": {"at": (NOW - timedelta(days=95)).isoformat()}})
+        + "\n"
+        + json.dumps({"_reject": {"at": (NOW - timedelta(days=2)).isoformat()}})
+        + "\n",
+    )
+    result = prune_files([mine_old, rejects, tmp_path / "absent.json"], days=90, now=lambda: NOW)
+    assert result.deleted_files == [mine_old]
+    assert result.trimmed_lines == 1
+    assert neighbour.exists()  # a file the sync did not name is never touched
+    assert len(rejects.read_text().splitlines()) == 1

@@ -270,7 +270,7 @@ class _AppDatedHandler(WSGIRequestHandler):
 def serve(app: Flask, host: str, port: int) -> None:
     """Run a threaded server until SIGTERM/SIGINT; prints one line when ready."""
     server = make_server(host, port, app, threaded=True, request_handler=_AppDatedHandler)
-    server.daemon_threads = True
+    server.daemon_threads = True  # type: ignore[attr-defined]  # a ThreadedWSGIServer (threaded=True)
 
     def _stop(*_: object) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()

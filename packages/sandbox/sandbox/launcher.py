@@ -86,7 +86,7 @@ class SandboxProcess:
         threading.Thread(target=pump, daemon=True).start()
         deadline = time.monotonic() + timeout
         while not found:
-            if self._proc.poll() is not None:
+            if proc.poll() is not None:
                 raise RuntimeError(f"{self.api} sandbox exited early; see {self.log_path}")
             if time.monotonic() > deadline:
                 self.stop()

@@ -21,6 +21,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from pathlib import Path
 from typing import Any, ClassVar, NoReturn
 
 from clientify_api import (
@@ -44,10 +45,10 @@ from customer_sync import (
 )
 from factusol_api import FactusolError
 from sync_ledger import SyncLedger, open_ledger
-from sync_report import render_report_page
 
 from target_runtime.claims import Claims
 from target_runtime.errors import TargetStop
+from target_runtime.memory import RunMemory, history_of_plan, job_lock, run_id
 from target_runtime.plan import Plan
 from target_runtime.settings import (
     DEFAULT_REGION,
@@ -96,6 +97,8 @@ class SyncRun(ABC):
             for name in ("codigo_fabricante", "codigo_cliente", "base_datos")
         )
         self.dry_run = settings.dry_run
+        # one run of this job at a time (JobHeld: the target exits 0 without writing)
+        self.job = job_lock(settings.ledger_uri, self.name, self.clientify.account_fingerprint())
         self.link_field = settings.link_field
         self.region = settings.country or DEFAULT_REGION
         self.summary = RunSummary()
@@ -111,6 +114,7 @@ class SyncRun(ABC):
         self.open_sinks = 0
         self.records_in = 0  # counted by the sink, before deduplication
         self.started_at = dt.datetime.now(dt.UTC)
+        self.memory = RunMemory(None, run=run_id(self.started_at), dry_run=True, log=logger)
         self.received_at: float | None = None  # time.monotonic() of the batch's first record
         self._lock = threading.RLock()
         self._index: ContactIndex | None = None
@@ -198,6 +202,9 @@ class SyncRun(ABC):
             raise TargetStop(
                 f"{self.name}: cannot open the ledger (ledger_uri): {type(exc).__name__}"
             ) from None
+        self.memory = RunMemory(
+            self.ledger, run=self.memory.run, dry_run=self.dry_run, log=self.log
+        )
         self.prepare()
         self.started = True
         self.log.info(
@@ -471,6 +478,8 @@ class SyncRun(ABC):
                 self.plan_file.write(action, key, **fields)
             if plan.rejection is not None:
                 self._reject(plan)
+            elif plan.lines:
+                self.memory.record(history_of_plan(self.name, plan.lines))
 
     # ------------------------------------------------------------------ the end
 
@@ -505,18 +514,37 @@ class SyncRun(ABC):
         self.finished = True
         try:
             self.write_report(status)
+            output = self.settings.report_file.parent.parent
             try:  # the people's view of the last runs; a view only: never fails the run
-                page = render_report_page(
-                    self.settings.report_file.parent.parent, timezone=self.tz.key
-                )
+                page = self.memory.render_page(output, self.tz.key)
                 self.log.info("report page: %s", page)
             except Exception as exc:
                 self.log.warning("report page not written: %s", type(exc).__name__)
+            self._retention(output)
             self.summary.add_api_calls(self.api_calls())
             line = ("DRY RUN " if self.dry_run else "") + self.summary.line(self.direction)
             self.log.log(logging.ERROR if self.failure else logging.INFO, "%s", line)
         finally:
             self.close()
+
+    def _retention(self, output: Path) -> None:
+        report = self.settings.report_file
+        files = [self.settings.plan_file, self.settings.reject_file, report, output / "report.html"]
+        files.append(report.with_name(f"{report.stem}.history.jsonl"))
+        days = self.settings.retention_days
+        try:
+            deleted, trimmed, dropped = self.memory.prune(files, days=days, page_dir=output)
+        except Exception as exc:  # retention runs again next time; it never fails a run
+            self.log.warning("retention not applied: %s", type(exc).__name__)
+            return
+        if deleted or trimmed or dropped:
+            self.log.info(
+                "retention (%d days): %d files deleted, %d lines and %d history rows dropped",
+                days,
+                deleted,
+                trimmed,
+                dropped,
+            )
 
     def stop(self, message: str) -> NoReturn:
         """A systemic failure: report it, release everything, stop the run (no STATE)."""
@@ -551,6 +579,7 @@ class SyncRun(ABC):
             self.ledger = None
         self.plan_file.close()
         self.rejects.close()
+        self.job.release()
         if self.factusol is not None:
             self.factusol.close()
         self.clientify.close()

@@ -139,6 +139,17 @@ _SHARED: dict[str, tuple[Any, dict[str, Any]]] = {
             ),
         },
     ),
+    "retention_days": (
+        th.IntegerType,
+        {
+            "default": 90,
+            "description": (
+                "Days the run files that name people (plan, rejects, report history, report "
+                "page) and the ledger's per-customer history are kept; older ones are removed "
+                "at the end of each run."
+            ),
+        },
+    ),
     "dry_run": (th.BooleanType, {"default": False}),
     "reject_file": (
         th.StringType,
@@ -244,6 +255,7 @@ class RunSettings:
     report_file: Path
     timeout: float
     max_retries: int
+    retention_days: int = 90
 
     @classmethod
     def read(cls, target: str, config: Mapping[str, Any], *, max_retries: int) -> RunSettings:
@@ -293,6 +305,7 @@ class RunSettings:
             report_file=Path(_text(config, "report_file") or f"output/reports/{target}.json"),
             timeout=float(_integer(config, "timeout", 30, minimum=1)),
             max_retries=_integer(config, "max_retries", max_retries),
+            retention_days=_integer(config, "retention_days", 90, minimum=1),
         )
 
 

@@ -11,6 +11,7 @@ from singer_sdk.sinks import Sink
 from typing_extensions import override
 
 from target_runtime.errors import TargetStop
+from target_runtime.memory import JobHeld
 from target_runtime.run import SyncRun
 
 
@@ -56,3 +57,10 @@ class RuntimeTarget(Target):
         except TargetStop as exc:
             cls.logger.error("%s", exc)
             sys.exit(1)
+        except JobHeld as exc:
+            # Another run of this job is writing: read the tap's output to its end (so the tap
+            # finishes normally), write nothing, emit no state, and say so in one line.
+            for _line in sys.stdin.buffer:
+                pass
+            cls.logger.warning("%s: this run exits without writing", exc)
+            sys.exit(0)
