@@ -119,9 +119,10 @@ def test_idle_poll_makes_at_most_three_calls_per_system(results: dict[str, Any],
         assert check["ok"], f"{check['name']}: {check['detail']}"
 
 
-def test_factusol_probe_answers_with_at_most_three_calls(results: dict[str, Any]) -> None:
-    checks = count_checks(results, "probe tap_factusol.probe")
-    assert checks
+@pytest.mark.parametrize("module", ["tap_factusol.probe", "tap_clientify.probe"])
+def test_probe_answers_right_with_at_most_three_calls(results: dict[str, Any], module: str) -> None:
+    checks = count_checks(results, f"probe {module}")
+    assert checks, f"{module} did not run"
     for check in checks:
         assert check["ok"], f"{check['name']}: {check['detail']}"
 
