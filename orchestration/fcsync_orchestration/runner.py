@@ -30,7 +30,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -319,6 +319,7 @@ def build_env(
         env[f"{prefix}_REJECT_FILE"] = str(paths.rejects(target))
         env[f"{prefix}_REPORT_FILE"] = str(paths.report(target))
         env[f"{prefix}_INDEX_CACHE_FILE"] = str(paths.index_cache_file)
+        env.setdefault(f"{prefix}_RETENTION_DAYS", str(company.retention_days))
         # Only when given (else the ledger's relative default lands in the company directory).
         for key, uri in uris.items():
             env[f"{prefix}_{key}"] = uri
@@ -524,6 +525,22 @@ def _run_logged(
     return _Outcome(returncode, list(tail), errors, timed_out.is_set(), held)
 
 
+def prune_logs(
+    logs: Path, *, days: int, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> list[Path]:
+    """Delete run logs older than the company's retention (they name customers in warnings)."""
+    cutoff = (now() - timedelta(days=days)).timestamp()
+    gone = []
+    for path in sorted(logs.glob("*.log")):
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                gone.append(path)
+        except OSError:
+            continue  # another run pruning the same directory
+    return gone
+
+
 def run_sync(
     tenants: Tenants,
     company: Company,
@@ -565,6 +582,7 @@ def run_sync(
         )
     finally:
         shutil.rmtree(sys_dir, ignore_errors=True)  # plugin configs and state of this run
+        prune_logs(paths.logs, days=company.retention_days)
     report: dict[str, Any] | None = None
     if report_path.exists():
         try:

@@ -48,6 +48,7 @@ DEFAULT_EVERY_MINUTES = 5
 # Divisors of 60 only: `*/7` would run at :56 and again at :00.
 EVERY_MINUTES = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)
 DEFAULT_STALE_AFTER_MINUTES = 30
+DEFAULT_RETENTION_DAYS = 90  # what a Spanish SMB's data-protection policy accepts for logs
 COMPANY_ID = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ACCOUNT = re.compile(r"^[A-Za-z0-9_.-]{1,63}$")
@@ -159,6 +160,9 @@ class Company:
     retries: Retries = Retries()
     sync_every_minutes: int = DEFAULT_EVERY_MINUTES
     stale_after_minutes: int = DEFAULT_STALE_AFTER_MINUTES
+    # Days the company's run files (logs, plans, rejects, reports) and the ledger's history
+    # are kept: the targets' retention_days and the age of the run logs pruned after each run.
+    retention_days: int = DEFAULT_RETENTION_DAYS
     alert_to: tuple[str, ...] = ()  # extra alert e-mail recipients for this company
     # Direction name -> `module:function` of its change probe: that modified job then runs
     # when the probe says so (and daily), from a sensor instead of its schedule.
@@ -361,6 +365,12 @@ def modified_crons(every: int) -> dict[str, list[str]]:
     }
 
 
+def _days(raw: Any, where: str) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
+        raise TenantsError(f"{where}: a whole number of days >= 1")
+    return raw
+
+
 def _minutes(raw: Any, where: str, allowed: tuple[int, ...] | None = None) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
         raise TenantsError(f"{where}: a whole number of minutes >= 1")
@@ -551,6 +561,7 @@ COMPANY_KEYS = {
     "retries",
     "sync_every_minutes",
     "stale_after_minutes",
+    "retention_days",
     "alert_to",
     "change_probe",
 }
@@ -660,6 +671,10 @@ def parse_tenants(raw: Any, *, path: Path) -> Tenants:
                 retries=_retries(data.get("retries"), f"{where}.retries", default_retries),
                 sync_every_minutes=every,
                 stale_after_minutes=stale,
+                retention_days=_days(
+                    data.get("retention_days", defaults.get("retention_days", 90)),
+                    f"{where}.retention_days",
+                ),
                 alert_to=()
                 if data.get("alert_to") is None
                 else _emails(data["alert_to"], f"{where}.alert_to"),

@@ -416,3 +416,29 @@ def test_the_held_words_are_the_job_locks_own() -> None:
 
     assert HELD == LOCK_HELD
     assert HELD in str(JobLockHeld("target-clientify:acme", "lock file x"))
+
+
+def test_run_logs_older_than_the_retention_are_pruned(tmp_path: Path) -> None:
+    import os
+    from datetime import UTC, datetime, timedelta
+
+    from fcsync_orchestration.runner import prune_logs
+
+    now = datetime(2026, 12, 7, 12, tzinfo=UTC)
+    old, new = tmp_path / "20260801-old.log", tmp_path / "20261206-new.log"
+    for path, age in ((old, 91), (new, 1)):
+        path.write_text("client 7: email: not valid (dropped)\n")
+        moment = (now - timedelta(days=age)).timestamp()
+        os.utime(path, (moment, moment))
+    (tmp_path / "notes.txt").write_text("not a run log")
+    assert prune_logs(tmp_path, days=90, now=lambda: now) == [old]
+    assert new.exists()
+    assert (tmp_path / "notes.txt").exists()
+
+
+def test_the_retention_reaches_both_targets_unless_a_company_setting_says_otherwise(
+    tenants: Tenants, tmp_path: Path
+) -> None:
+    env, _ = build_env(tenants, tenants.company("globex"), environ=SECRETS, sys_dir=tmp_path)
+    assert env["TARGET_CLIENTIFY_RETENTION_DAYS"] == "90"
+    assert env["TARGET_FACTUSOL_RETENTION_DAYS"] == "90"

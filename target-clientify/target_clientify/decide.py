@@ -15,11 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clientify_api import (
+    ClientifyNotFoundError,
     ContactIndex,
+    addresses_known,
     contact_emails,
     parse_api_datetime,
 )
 from customer_sync import (
+    IDENTITY_KEYS,
     Customer,
     FieldIssue,
     KeyIndex,
@@ -34,7 +37,7 @@ from customer_sync import (
     merge_customer,
     user_change_time,
 )
-from sync_ledger import LedgerEntry
+from sync_ledger import LedgerEntry, Mark
 from target_runtime import Plan, SyncRun, factusol_time
 
 
@@ -50,6 +53,8 @@ class ClientPlan(Plan):
     ledger: LedgerEntry | None = None
     merge: MergeResult | None = None  # update, link: the merged values
     issues: list[FieldIssue] = field(default_factory=list)  # what the mapping could not read
+    mark: Mark | None = None  # kept_deleted, forgotten: the decision already kept
+    deleted_contact: str | None = None  # kept_deleted: the contact deleted in Clientify
 
     @property
     def group(self) -> object:
@@ -69,7 +74,9 @@ class Decider:
         self.factusol_census = run.census  # FactuSOL's clients by NIF and e-mail
         # Creates and links decided but not (or, in a dry run, never) visible in the index
         # yet, so later records of the run see them exactly as a real run would.
-        self.pending = ContactIndex(field=link_field)
+        self.pending = ContactIndex(field=link_field, keys=IDENTITY_KEYS)
+        self.memory = run.memory  # the decisions kept (set by start(), before prepare())
+        self.client = run.clientify
         self._placeholder_ids = itertools.count(-1, -1)
         self.claims = run.claims  # links made in this run, not in the index yet
 
@@ -87,6 +94,10 @@ class Decider:
         assert desired is not None
         assert desired.factusol_id is not None
         key = str(desired.factusol_id)
+        mark = self.memory.marks.get(int(desired.factusol_id))
+        if mark is not None and mark.kind == "forgotten":
+            plan.action, plan.mark = "forgotten", mark  # never pulled back into Clientify
+            return plan
         linked = index.by_factusol_id(key)
         claimed = self.claims.claimed(key)  # linked earlier in this run (or dry run)
         if claimed is not None and all(c.get("id") != claimed for c in linked):
@@ -102,12 +113,26 @@ class Decider:
                 code="claimed_by_several",
                 candidates=ids,
             )
+        entry = ledger.get(int(desired.factusol_id))
         if linked:
-            plan.action, plan.contact = "update", linked[0]
-            entry = ledger.get(int(desired.factusol_id))
+            # A contact carrying the link: the existing rules, even after a deletion (the
+            # link moved, e.g. Clientify merged the deleted contact into this one).
+            plan.action, plan.contact = "update", self._complete(linked[0], index)
+            if mark is not None and mark.kind == "deleted_in_clientify":
+                plan.mark = mark  # a contact carries the link again: the mark is lifted
             if entry is not None and entry.belongs_to(linked[0].get("id")):
                 plan.ledger = entry
-            plan.merge = self.merge(plan, linked[0])
+            plan.merge = self.merge(plan, plan.contact)
+            return plan
+        if mark is not None and mark.kind == "deleted_in_clientify":
+            plan.action, plan.mark = "kept_deleted", mark
+            plan.deleted_contact = mark.contact_id
+            return plan
+        if entry is not None and index.get(entry.contact_id) is None:
+            # The pair's contact is gone from the index (its scans see deletions) and no other
+            # contact carries the link: deleted (or merged away) in Clientify. A user's
+            # decision: the client is not created again.
+            plan.action, plan.deleted_contact = "kept_deleted", entry.contact_id
             return plan
         if self.pending.by_factusol_id(key):
             # Only in a dry run: this code was already planned for creation in this run.
@@ -127,6 +152,7 @@ class Decider:
         if decision.action == "link" and decision.candidate is not None:
             contact = self._contact(decision.candidate.key, index)
             if contact is not None:
+                contact = self._complete(contact, index)
                 plan.action, plan.contact, plan.how = "link", contact, decision.how
                 self.claims.claim(key, contact.get("id"))
                 plan.merge = self.merge(plan, contact)
@@ -181,6 +207,21 @@ class Decider:
             destination="FactuSOL",
             self_key=candidate.key,
         )
+
+    def _complete(self, contact: dict[str, Any], index: ContactIndex) -> dict[str, Any]:
+        """The contact with its addresses: a list item without the key (older accounts) does
+        not know them (unknown, not empty), so a street edited in FactuSOL would be missed."""
+        contact_id = contact.get("id")
+        if addresses_known(contact) or contact_id is None or str(contact_id).startswith("-"):
+            return contact  # known, or a contact only planned in this run
+        try:
+            return self.client.complete_addresses(contact)
+        except ClientifyNotFoundError:
+            index.remove(contact)
+            raise RecordRejected(
+                "its Clientify contact vanished during the run; the next run decides again",
+                code="vanished",
+            ) from None
 
     def _contact(self, contact_id: Any, index: ContactIndex) -> dict[str, Any] | None:
         return index.get(contact_id) or self.pending.get(contact_id)

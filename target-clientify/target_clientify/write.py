@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from clientify_api import (
+    ClientifyConflictError,
     ClientifyNotFoundError,
     ClientifyValidationError,
 )
@@ -24,6 +25,7 @@ from customer_sync import (
     DeleteAddress,
     DeleteEmail,
     DeletePhone,
+    FieldIssue,
     MergeResult,
     RecordRejected,
     agreed_values,
@@ -31,6 +33,7 @@ from customer_sync import (
     customer_from_contact,
     next_base,
 )
+from sync_ledger import HistoryEvent
 from target_runtime import SyncRun, TargetStop, crash, note_conflicts
 
 from target_clientify.decide import ClientPlan, Decider
@@ -51,11 +54,16 @@ class Writer:
         self.dry_run = run.dry_run
         self.logger = run.log
         self.warn = run.warn
+        self.memory = run.memory
 
     def apply(self, plan: ClientPlan) -> None:
         """Carry out one plan; RecordRejected when Clientify refuses it."""
         try:
-            if plan.action == "create":
+            if plan.action == "forgotten":
+                self._forgotten(plan)
+            elif plan.action == "kept_deleted":
+                self._kept_deleted(plan)
+            elif plan.action == "create":
                 self._create(plan)
             elif plan.contact is None:
                 # dry run: the contact this code would have was only planned
@@ -63,15 +71,99 @@ class Writer:
                 plan.note("unchanged", plan.key, reason=plan.reason)
             else:
                 self._update(plan)
+                self._lift(plan)
         except ClientifyValidationError as exc:
             raise RecordRejected(f"Clientify refused it: {exc}", code="api_refused") from None
         except ClientifyNotFoundError as exc:
             if plan.contact is not None:
                 self.index().remove(plan.contact)
+                if plan.ledger is not None and self._deleted(plan.contact):
+                    # The index did not know yet (a kept cache whose count still matched):
+                    # the write found the linked contact deleted. The same decision as below.
+                    plan.lines = [line for line in plan.lines if line[0] != "conflict"]
+                    plan.deleted_contact = str(plan.contact.get("id"))
+                    self._kept_deleted(plan)
+                    return
             raise RecordRejected(
-                f"contact vanished during the run, next run re-creates it: {exc}",
+                f"contact vanished during the run (deleted in Clientify: the next run keeps "
+                f"the deletion unless another contact carries the link): {exc}",
                 code="vanished",
             ) from None
+
+    # ------------------------------------------------------------------ decisions kept
+
+    def _deleted(self, contact: Mapping[str, Any]) -> bool:
+        """Whether the contact is gone (one read, only after a 404 on a write: a sub-resource
+        item missing is not the contact missing)."""
+        try:
+            self.client.get_contact(contact["id"])
+        except ClientifyNotFoundError:
+            return True
+        return False
+
+    def _forgotten(self, plan: ClientPlan) -> None:
+        """A person forgotten on request: skipped quietly (a dry run's plan says why)."""
+        if self.dry_run:
+            plan.note(
+                "unchanged",
+                plan.key,
+                reason="forgotten (fcsync-forget): never pulled back into Clientify; "
+                f"fcsync-relink --client {plan.key} brings it back",
+            )
+
+    def _lift(self, plan: ClientPlan) -> None:
+        """A client marked deleted in Clientify whose link a contact carries again (a user
+        linked it by hand): synced by the existing rules, the mark lifted."""
+        history = self.memory.history
+        if plan.mark is None or self.dry_run or history is None or plan.contact is None:
+            return
+        if history.unmark(int(plan.key)) is not None:
+            self.memory.record(
+                [
+                    HistoryEvent(
+                        "relinked",
+                        code=int(plan.key),
+                        contact_id=str(plan.contact.get("id")),
+                        detail={"was": plan.mark.kind, "by": "a contact carries the link"},
+                    )
+                ]
+            )
+
+    def _kept_deleted(self, plan: ClientPlan) -> None:
+        """A contact deleted (or merged away) in Clientify: not created again, the client left
+        as it is. Marked and reported by the run that first sees it; later runs are quiet."""
+        code, mark = int(plan.key), plan.mark
+        contact_id: Any = plan.deleted_contact  # kept as text; plan lines show ids as numbers
+        if isinstance(contact_id, str) and contact_id.isdigit():
+            contact_id = int(contact_id)
+        relink = f"fcsync-relink --client {code} brings it back"
+        if self.dry_run:  # nothing is marked: the plan says what would be
+            if mark is None:
+                reason = f"deleted in Clientify: would be marked and not re-created; {relink}"
+            else:
+                reason = f"deleted in Clientify (marked): not re-created; {relink}"
+            plan.note("kept_deleted", plan.key, target_id=contact_id, reason=reason)
+            if mark is None or not mark.reported:
+                self.summary.add("kept_deleted")
+            return
+        if mark is None:
+            self.memory.mark(code, "deleted_in_clientify", contact_id=contact_id)
+            if self.ledger is not None:
+                # The mark is the memory now; a relink (mark lifted) starts afresh.
+                self.ledger.forget(code)
+        elif mark.reported:
+            return  # the report named it once already
+        self.memory.reported([code])
+        self.summary.add("kept_deleted")
+        plan.note(
+            "kept_deleted",
+            plan.key,
+            target_id=contact_id,
+            reason=f"deleted in Clientify: not re-created; {relink}",
+        )
+        self.logger.info(
+            "client %s: contact %s was deleted in Clientify: not re-created", code, contact_id
+        )
 
     # ------------------------------------------------------------------ create
 
@@ -82,9 +174,15 @@ class Writer:
         )
         self.warn(plan.key, changes.issues, "not written")
         contact_id: Any = None
+        reason: str | None = None
         if not self.dry_run:
             assert changes.create_body is not None
-            created = self.client.create_contact(changes.create_body, dedupe_field=self.link_field)
+            created, dropped = self._post(plan, changes.create_body)
+            if dropped is not None:
+                reason = (
+                    f"created without {dropped}: Clientify refused it as already taken by "
+                    "another contact"
+                )
             contact_id = created.get("id")
             if contact_id is not None:
                 self.index().add(created)
@@ -100,8 +198,25 @@ class Writer:
                     )
             self.decider.created(plan)
         self.summary.add("created")
-        plan.note("create", plan.key, target_id=contact_id, diffs=changes.diffs)
+        plan.note("create", plan.key, target_id=contact_id, diffs=changes.diffs, reason=reason)
         self.logger.info("client %s: created contact %s", plan.key, contact_id or "(dry run)")
+
+    def _post(self, plan: ClientPlan, body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """POST the contact; a unique value refused (409 on a duplicate NIF, for some accounts)
+        is left out and the create sent again: the customer is still synced, without it."""
+        try:
+            return self.client.create_contact(body, dedupe_field=self.link_field), None
+        except ClientifyConflictError as exc:
+            field = exc.field
+            if not field or field not in body or field in ("custom_fields", self.link_field):
+                raise
+            self.warn(
+                plan.key,
+                [FieldIssue(field, "refused by Clientify: another contact already has it")],
+                "contact created without it",
+            )
+            rest = {name: value for name, value in body.items() if name != field}
+            return self.client.create_contact(rest, dedupe_field=self.link_field), field
 
     # ------------------------------------------------------------------ update / link
 

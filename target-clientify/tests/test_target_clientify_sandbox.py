@@ -374,20 +374,7 @@ def test_dry_run_writes_nothing_and_plans_what_the_real_run_does(
 # ---------------------------------------------------------------------------- failures
 
 
-def test_record_clientify_refuses_lands_in_reject_file_and_the_rest_sync(
-    clientify: SandboxProcess, run_target: RunTarget
-) -> None:
-    admin_contact(clientify, first_name="Dueño del NIF", taxpayer_identification_number="B12345674")
-    clientify.configure(switches={"duplicate_tin_on_create": "409"})
-
-    out = run_target("duplicate_nif_refused.singer", match_fallback=[])
-
-    (reject,) = [r for r in out.rejects if r["type"] == "RECORD"]
-    assert reject["record"]["code"] == 701
-    assert "409" in reject["_reject"]["reason"]
-    assert sorted(by_code(clientify)) == [702, 703, 704, 705]
-    assert out.report["counts"]["rejected"] == 1
-    assert out.states  # the run finished: STATE emitted
+# A 409 on a duplicate NIF is retried without it: test_target_clientify_lifecycle.py
 
 
 def test_reject_ratio_above_threshold_fails_loudly_without_state(

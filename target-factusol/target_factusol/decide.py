@@ -21,12 +21,15 @@ from customer_sync import (
     merge_customer,
     user_change_time,
 )
-from sync_ledger import LedgerEntry
+from sync_ledger import LedgerEntry, Mark
 from target_runtime import Plan, SyncRun, factusol_time
 
 from target_factusol.codes import CodeAllocator
 from target_factusol.find import Finder, Found, Item
 from target_factusol.markers import marker_ids
+
+#: actions decided from the ledger's marks, before the contact's client is read
+SETTLED = ("skip", "kept_deleted")
 
 
 @dataclass
@@ -71,6 +74,40 @@ class Decider:
         self.link_field = run.link_field
         self.missing_client = str(run.config.get("missing_client") or "reject")
         self.ambiguous_match = run.settings.ambiguous_match
+        self.memory = run.memory
+        self.said: set[int] = set()  # deletions this run already reported (a contact seen twice)
+        self._contacts: tuple[object, dict[str, Mark]] = (None, {})
+
+    def _by_contact(self, marks: Mapping[int, Mark]) -> dict[str, Mark]:
+        """The marks by contact id, built once per load of the marks (not once per contact)."""
+        if self._contacts[0] is not marks:
+            by_id = {m.contact_id: m for m in marks.values() if m.contact_id is not None}
+            self._contacts = (marks, by_id)
+        return self._contacts[1]
+
+    def kept(self, plan: ContactPlan) -> ContactPlan:
+        """A decision kept in the ledger's marks, before anything is read for the contact.
+
+        A contact linked to a client marked ``forgotten``, or to a deletion already reported,
+        is skipped quietly (``skip``: no write, no line). A deletion marked but never reported
+        (a run stopped before its report) is reported now. A contact without a link that a
+        mark names (its link cleared since) stays skipped: relink lifts it.
+        """
+        item = plan.item
+        assert item is not None
+        marks = self.memory.marks
+        mark = marks.get(item.code) if item.code is not None else None
+        if mark is None and item.code is None:
+            mark = self._by_contact(marks).get(str(item.contact_id))
+            if mark is not None and mark.kind in ("forgotten", "deleted_in_factusol"):
+                return plan.decided("skip", mark.code)
+            return plan
+        if mark is None or mark.kind == "deleted_in_clientify":
+            return plan  # the contact side's mark: a contact linked to it by hand syncs
+        if mark.kind == "deleted_in_factusol" and not mark.reported and mark.code not in self.said:
+            self.said.add(mark.code)
+            return plan.decided("kept_deleted", mark.code)
+        return plan.decided("skip", mark.code)
 
     def shared_link(self, plan: ContactPlan, batch: Mapping[int, int | None]) -> ContactPlan:
         """Several contacts naming one client: all of them rejected, nothing written to it.
@@ -110,6 +147,8 @@ class Decider:
         match = item.match
         if match is not None and match.action == "link" and match.candidate is not None:
             code = int(match.candidate.key)
+            if _forgotten(self.memory.marks, code):
+                return plan.decided("skip", code)  # the same person again: not brought back
             row = rows.get(code)
             if row is not None and self.claims.claim(code, item.contact_id):
                 merge = self._merge(item, row, None)
@@ -139,6 +178,12 @@ class Decider:
                 entry = None  # the link moved to this contact: the old base is not its own
             merge = self._merge(item, row, entry)
             return plan.decided("update", item.code, row=row, ledger=entry, merge=merge)
+        entry = ledger.get(item.code)
+        if entry is not None and entry.belongs_to(item.contact_id):
+            # The pair was synced before: a user deleted the client in FactuSOL. The decision
+            # is kept (never re-created, whatever missing_client says); said once.
+            self.said.add(item.code)
+            return plan.decided("kept_deleted", item.code, ledger=entry)
         if self.missing_client == "recreate":
             self._check_creatable(item)
             self.finder.remember_client(item.code, item.customer)
@@ -197,3 +242,8 @@ class Decider:
             policy=self.policy,
             tz=self.tz,
         )
+
+
+def _forgotten(marks: Mapping[int, Mark], code: int) -> bool:
+    mark = marks.get(code)
+    return mark is not None and mark.kind == "forgotten"

@@ -15,7 +15,7 @@ from target_runtime import RuntimeSink, SyncRun, TargetStop
 from target_runtime.plan import Plan
 
 from target_factusol.codes import CodeAllocator
-from target_factusol.decide import ContactPlan, Decider
+from target_factusol.decide import SETTLED, ContactPlan, Decider
 from target_factusol.find import Finder, Item
 from target_factusol.write import Writer
 
@@ -43,6 +43,9 @@ class FactusolRun(SyncRun):
         # find: each contact read once, then what the batch needs from both systems
         plans = [self._read(record) for record in records]
         batch = {item.contact_id: item.code for _, item in _live(plans)}
+        # the decisions the ledger keeps (deleted in FactuSOL, forgotten): nothing else is read
+        for plan, _ in _live(plans):
+            self.decide(plan, partial(self.decider.kept, plan))
         for plan, _ in _live(plans):
             self.decide(plan, partial(self.decider.shared_link, plan, batch))
         live = _live(plans)
@@ -67,13 +70,21 @@ class FactusolRun(SyncRun):
         assert isinstance(plan, ContactPlan)
         self.writer.apply(plan)
 
+    def write_report(self, status: str) -> None:
+        super().write_report(status)
+        # the report has named these deletions: later runs stay quiet about them
+        self.memory.reported(self.writer.kept if self.started else ())
+
 
 def _live(plans: list[Plan]) -> list[tuple[ContactPlan, Item]]:
-    """The plans still alive, with their contact."""
+    """The plans still to decide, with their contact."""
     return [
         (p, p.item)
         for p in plans
-        if isinstance(p, ContactPlan) and p.rejection is None and p.item is not None
+        if isinstance(p, ContactPlan)
+        and p.rejection is None
+        and p.item is not None
+        and p.action not in SETTLED
     ]
 
 

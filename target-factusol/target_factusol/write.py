@@ -11,6 +11,7 @@ twice.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from typing import Any
 
@@ -35,6 +36,8 @@ from target_factusol.decide import ContactPlan
 from target_factusol.find import Finder, Item
 from target_factusol.markers import marker_ids, marker_line
 
+#: the tag a contact gets when its client was deleted in FactuSOL (the contact is kept)
+DELETED_TAG = "factusol-deleted"
 # Codes tried after BDExisteRegistro before the record is rejected (another writer is racing us).
 MAX_CODE_ATTEMPTS = 20
 # How old the streamed tags of a contact may be for the link write-back to send them back
@@ -62,12 +65,19 @@ class Writer:
         self.log = run.log
         self.warn = run.warn
         self.run = run  # run.received_at: when the batch's first record arrived
+        self.memory = run.memory
         self.monotonic = time.monotonic  # a test may move it
+        self.kept: list[int] = []  # deletions this run reported (marked reported at its end)
+        self._kept_lock = threading.Lock()
 
     def apply(self, plan: ContactPlan) -> None:
         """Carry out one plan; RecordRejected (planning undone) when a system refuses it."""
+        if plan.action == "skip":
+            return  # a decision kept (forgotten, a deletion already reported): quiet
         try:
-            if plan.action == "update":
+            if plan.action == "kept_deleted":
+                self._keep_deleted(plan)
+            elif plan.action == "update":
                 self._update(plan)
             elif plan.action == "link":
                 self._adopt(plan)
@@ -94,6 +104,36 @@ class Writer:
         elif plan.action == "create" and not plan.inserted and not plan.fixed:
             self.claims.release(plan.code)
             self.finder.forget_client(plan.code)
+
+    # ------------------------------------------------------------------ deletions
+
+    def _keep_deleted(self, plan: ContactPlan) -> None:
+        """The client was deleted in FactuSOL: keep the contact, tag it, keep the decision.
+
+        The mark goes first (the ledger is the decision; a tag lost to a stop is added again
+        by the next run, which reports a mark not yet reported). Nothing is written to
+        FactuSOL and the contact's link field is left as the user sees it.
+        """
+        item, code = _item(plan), plan.code
+        assert code is not None
+        if not self.dry_run:
+            self.memory.mark(code, "deleted_in_factusol", contact_id=item.contact_id)
+            if DELETED_TAG not in contact_tags(item.record):
+                self.cl.add_tag(item.contact_id, DELETED_TAG)  # adds, never replaces
+        with self._kept_lock:
+            self.kept.append(code)
+        self.summary.add("kept_deleted")
+        self.log.info("contact %s: client %s was deleted in FactuSOL; kept", item.contact_id, code)
+        plan.note(
+            "kept_deleted",
+            plan.key,
+            target_id=code,
+            reason=(
+                f"client {code} was deleted in FactuSOL: the contact is kept (tag "
+                f"{DELETED_TAG}) and the client is not created again; "
+                f"`fcsync-relink --client {code}` brings it back"
+            ),
+        )
 
     # ------------------------------------------------------------------ linked pairs
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from customer_sync import customer_from_client, customer_from_contact, customer_from_row
@@ -63,9 +62,12 @@ def test_full_run_creates_each_client_once_then_no_op_then_edit_updates_only_its
     assert project.report(TARGET)["counts"]["updated"] == 1
 
 
-def test_record_clientify_refuses_lands_in_reject_file_and_the_rest_sync(
+def test_a_nif_clientify_refuses_as_taken_is_left_out_and_the_customer_still_synced(
     project: Project,
 ) -> None:
+    """A 409 on a duplicate NIF at create (an account reading, clientify-api.md §3): the
+    contact is created without the NIF, with a warning and the reason in the plan; nobody is
+    rejected. (Until issue 23 such a client was rejected on every run and never synced.)"""
     clients = project.clients()
     code, nif = next(
         (code, customer.nif)
@@ -79,26 +81,13 @@ def test_record_clientify_refuses_lands_in_reject_file_and_the_rest_sync(
     project.clientify.configure(switches={"duplicate_tin_on_create": "409"})
     project.extra_env["TARGET_CLIENTIFY_MATCH_FALLBACK"] = "[]"  # create, do not link
 
-    project.run("factusol-to-clientify-full")
+    run = project.run("factusol-to-clientify-full")
 
-    rejects = [r for r in project.lines("rejects", TARGET) if r["type"] == "RECORD"]
-    assert [r["record"]["code"] for r in rejects] == [code]
-    assert "409" in rejects[0]["_reject"]["reason"]
-    contacts = linked_contacts(project)
-    others = {c for c, row in clients.items() if c != code}
-    rejected_too = {  # other clients sharing that NIF hit the same refusal
-        c for c in others if customer_from_row(clients[c], region="ES")[0].nif == nif
+    assert [r for r in project.lines("rejects", TARGET) if r["type"] == "RECORD"] == []
+    assert set(linked_contacts(project)) == set(clients)
+    created = {
+        line["key"]: line for line in project.lines("plans", TARGET) if line["action"] == "create"
     }
-    assert set(contacts) == others - rejected_too
-    assert project.report(TARGET)["counts"]["rejected"] == 1 + len(rejected_too)
-
-    # Fix the rejected record (drop the NIF the account refuses) and replay the reject file.
-    lines = project.lines("rejects", TARGET)
-    for line in lines:
-        if line["type"] == "RECORD" and line["record"]["code"] == code:
-            line["record"]["nif"] = ""
-    replay = "\n".join(
-        json.dumps(line) for line in lines if line.get("record", {}).get("code", code) == code
-    )
-    project.meltano("invoke", TARGET, stdin=replay + "\n")
-    assert code in linked_contacts(project)
+    assert "created without taxpayer_identification_number" in (created[code]["reason"] or "")
+    assert f"client {code}: taxpayer_identification_number" in run.output
+    assert project.report(TARGET)["counts"]["rejected"] == 0

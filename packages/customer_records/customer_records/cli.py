@@ -129,11 +129,20 @@ def forget_main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("query", help="the person's CODCLI, NIF or e-mail")
     parser.add_argument("--output-dir", default="output", help="the sync's output directory")
+    parser.add_argument(
+        "--index-cache",
+        default=os.environ.get("TARGET_CLIENTIFY_INDEX_CACHE_FILE"),
+        help="the targets' index_cache_file when it is not under the output directory nor in "
+        "the ledger's database (a SQLite path or a URL); default "
+        "$TARGET_CLIENTIFY_INDEX_CACHE_FILE",
+    )
     _common(parser)
     args = parser.parse_args(argv)
     ledger = open_scope(args.ledger_uri, args.scope)
     try:
-        result = forget_person(args.query, ledger=ledger, output_dir=args.output_dir)
+        result = forget_person(
+            args.query, ledger=ledger, output_dir=args.output_dir, index_cache=args.index_cache
+        )
     finally:
         ledger.close()
     if not result.codes:
@@ -165,8 +174,28 @@ def relink_main(argv: Sequence[str] | None = None) -> int:
         if mark is None:
             print(f"client {args.client} has no deletion or forget mark: nothing to do")
             return 1
+        if mark.kind in DELETIONS:
+            # One side of the pair is gone: its agreed values describe a pair that no longer
+            # exists, and a target that found them would take the deletion again.
+            ledger.forget(args.client)
         history.record([HistoryEvent("relinked", code=args.client, detail={"was": mark.kind})])
     finally:
         ledger.close()
-    print(f"client {args.client}: mark '{mark.kind}' lifted; the next run syncs it again")
+    after = AFTER_RELINK.get(mark.kind, "the next runs sync it again")
+    print(f"client {args.client}: mark '{mark.kind}' lifted; {after}")
     return 0
+
+
+#: marks of a record deleted on one side (the pair is dropped when they are lifted)
+DELETIONS = ("deleted_in_clientify", "deleted_in_factusol")
+#: what the next runs do once a mark is lifted
+AFTER_RELINK = {
+    "deleted_in_factusol": (
+        "the next clientify-to-factusol run treats the contact's factusol_id like a hand-typed "
+        "one: rejected as missing_client (reported again) with missing_client: reject, the "
+        "client created again under its code with missing_client: recreate. Remove the "
+        "factusol-deleted tag in Clientify if you no longer want it."
+    ),
+    "deleted_in_clientify": "the next factusol-to-clientify run syncs the client again",
+    "forgotten": "the next runs sync this customer again",
+}

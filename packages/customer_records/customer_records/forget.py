@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sync_ledger import CustomerHistory, SyncLedger
 
 from .retention import rewrite_private
@@ -82,9 +83,15 @@ def identifiers_of(values: Iterable[object]) -> set[str]:
 
 
 def forget_person(
-    query: str, *, ledger: SyncLedger, output_dir: str | Path | None = None
+    query: str,
+    *,
+    ledger: SyncLedger,
+    output_dir: str | Path | None = None,
+    index_cache: str | None = None,
 ) -> ForgetResult:
-    """Remove the person ``query`` names from the ledger and every file under ``output_dir``."""
+    """Remove the person ``query`` names from the ledger and every file under ``output_dir``,
+    and from the contact cache: its SQLite file (under ``output_dir``, or ``index_cache``) or
+    its tables in a database (``index_cache`` a URL, or the ledger's own database)."""
     history = CustomerHistory(ledger)
     result = ForgetResult()
     text = query.strip()
@@ -113,9 +120,65 @@ def forget_person(
         history.mark(
             code, "forgotten", contact_id=entries[code].contact_id if code in entries else None
         )
+    if keys:
+        _scrub_cache_tables(ledger.engine, keys, result)
+        if index_cache and "://" in index_cache:
+            engine = sa.create_engine(_sqlalchemy_url(index_cache))
+            try:
+                _scrub_cache_tables(engine, keys, result)
+            finally:
+                engine.dispose()
+        elif (
+            index_cache
+            and Path(index_cache).is_file()
+            and _scrub_sqlite(Path(index_cache), keys, result)
+        ):
+            result.files_changed.append(Path(index_cache))
     if output_dir is not None and keys:
         _scrub_directory(Path(output_dir), keys, result, ledger)
     return result
+
+
+_CACHE_CONTACTS, _CACHE_KEYS = "contact_index_contact", "contact_index_key"
+
+
+def _sqlalchemy_url(value: str) -> str:
+    if value.startswith("postgres://"):
+        return "postgresql+psycopg://" + value.split("://", 1)[1]
+    if value.startswith("postgresql://"):
+        return "postgresql+psycopg://" + value.split("://", 1)[1]
+    return value
+
+
+def _scrub_cache_tables(engine: sa.engine.Engine, keys: set[str], result: ForgetResult) -> None:
+    """The contact cache's rows holding the person, where it lives in a database (a SQLite
+    file is scrubbed and vacuumed whole by ``_scrub_sqlite``)."""
+    if engine.dialect.name == "sqlite":
+        return
+    names = set(sa.inspect(engine).get_table_names())
+    if _CACHE_CONTACTS not in names:
+        return
+    meta = sa.MetaData()
+    contacts = sa.Table(_CACHE_CONTACTS, meta, autoload_with=engine)
+    with engine.begin() as conn:
+        held = [
+            (row.scope, row.pk)
+            for row in conn.execute(sa.select(contacts.c.scope, contacts.c.pk, contacts.c.body))
+            if _holds(str(row.body), keys)
+        ]
+        for scope, pk in held:
+            conn.execute(sa.delete(contacts).where(contacts.c.scope == scope, contacts.c.pk == pk))
+        if _CACHE_KEYS in names:
+            index = sa.Table(_CACHE_KEYS, meta, autoload_with=engine)
+            for scope, pk in held:
+                conn.execute(sa.delete(index).where(index.c.scope == scope, index.c.pk == pk))
+            gone = conn.execute(sa.select(index.c.scope, index.c.pk, index.c.key)).fetchall()
+            for row in gone:
+                if _holds(str(row.key), keys):
+                    conn.execute(
+                        sa.delete(index).where(index.c.scope == row.scope, index.c.pk == row.pk)
+                    )
+    result.rows_removed += len(held)
 
 
 def _holds(text: str, keys: set[str]) -> bool:
@@ -134,7 +197,7 @@ def _scrub_directory(root: Path, keys: set[str], result: ForgetResult, ledger: S
             own.unlink()
             result.files_changed.append(own)
     for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
-        if path.name.endswith(_SQLITE_SIDECARS):
+        if path.name.endswith(_SQLITE_SIDECARS) or _meltanos(path, root):
             continue
         if path.suffix in _SQLITE_SUFFIXES:
             if ledger_file is not None and path.resolve() == ledger_file:
@@ -152,6 +215,13 @@ def _scrub_directory(root: Path, keys: set[str], result: ForgetResult, ledger: S
 
         render_report_page(root)
         result.files_changed.append(page)
+
+
+def _meltanos(path: Path, root: Path) -> bool:
+    """Meltano's own files (its system database, its `.meltano` directory) hold job state and
+    bookmarks, never a person's values: a row deleted there could break the next run."""
+    parts = path.relative_to(root).parts
+    return path.name == "meltano.db" or ".meltano" in parts
 
 
 def _scrub_text(path: Path, keys: set[str], result: ForgetResult) -> bool:

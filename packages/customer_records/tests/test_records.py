@@ -227,3 +227,38 @@ def test_named_files_are_pruned_and_nothing_else(tmp_path: Path) -> None:
     assert result.trimmed_lines == 1
     assert neighbour.exists()  # a file the sync did not name is never touched
     assert len(rejects.read_text().splitlines()) == 1
+
+
+def test_relink_of_a_deletion_drops_the_pair_and_says_what_comes_next(synced, capsys) -> None:
+    out, ledger = synced
+    uri = str(out / "ledger" / "sync-ledger.sqlite")
+    CustomerHistory(ledger).mark(8, "deleted_in_factusol", contact_id="136")
+
+    assert relink_main(["--client", "8", "--ledger-uri", uri]) == 0
+
+    said = capsys.readouterr().out
+    assert "missing_client" in said
+    assert ledger.get(8) is None  # the pair is gone: the next run does not mark it again
+    assert ledger.get(7) is not None
+    steps = CustomerHistory(ledger).events(codes=[8])
+    assert steps[-1].reason == "relinked"
+    assert steps[-1].detail == {"was": "deleted_in_factusol"}
+
+
+def test_forget_scrubs_a_contact_cache_given_by_path(tmp_path: Path) -> None:
+    ledger = SyncLedger(str(tmp_path / "ledger.sqlite"), scope="acct")
+    ledger.record(7, "135", ANA)
+    cache = tmp_path / "elsewhere" / "contacts.sqlite"  # not under the output directory
+    cache.parent.mkdir()
+    conn = sqlite3.connect(cache)
+    conn.execute("CREATE TABLE contact_index_contact (scope TEXT, pk TEXT, body TEXT)")
+    conn.execute("INSERT INTO contact_index_contact VALUES ('a', '135', ?)", (json.dumps(ANA),))
+    conn.execute("INSERT INTO contact_index_contact VALUES ('a', '136', ?)", (json.dumps(LUIS),))
+    conn.commit()
+    conn.close()
+
+    forget_person(ANA["email"], ledger=ledger, index_cache=str(cache))
+
+    ledger.close()
+    assert _traces(tmp_path, [ANA["email"], ANA["nif"]]) == []
+    assert LUIS["email"].encode() in cache.read_bytes()

@@ -27,7 +27,7 @@ __all__ = [
     "write_private_text",
 ]
 
-PLAN_ACTIONS = ("create", "link", "update", "unchanged", "reject", "conflict")
+PLAN_ACTIONS = ("create", "link", "update", "unchanged", "reject", "conflict", "kept_deleted")
 # Why a record was rejected, for machines (the report page explains each one to people).
 REJECT_CODES = (
     "invalid_record",  # the record itself cannot be read (schema, key, link value)
@@ -265,14 +265,19 @@ class RunSummary:
     """Thread-safe counters for one target run."""
 
     COUNTERS = ("created", "updated", "unchanged", "linked", "rejected", "conflicts", "warnings")
+    # Counted like COUNTERS, named in the summary line only when not zero (a decision kept:
+    # a deletion respected, reported once by the run that first sees it).
+    EXTRA_COUNTERS = ("kept_deleted",)
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._counts: Counter[str] = Counter({name: 0 for name in self.COUNTERS})
+        self._counts: Counter[str] = Counter(
+            {name: 0 for name in (*self.COUNTERS, *self.EXTRA_COUNTERS)}
+        )
         self._api_calls: Counter[str] = Counter()
 
     def add(self, counter: str, n: int = 1) -> None:
-        if counter not in self.COUNTERS:
+        if counter not in self.COUNTERS and counter not in self.EXTRA_COUNTERS:
             raise ValueError(f"unknown counter {counter!r}; one of {self.COUNTERS}")
         with self._lock:
             self._counts[counter] += n
@@ -322,7 +327,9 @@ class RunSummary:
     @property
     def counts(self) -> dict[str, int]:
         with self._lock:
-            return {name: self._counts[name] for name in self.COUNTERS}
+            counts = {name: self._counts[name] for name in self.COUNTERS}
+            counts.update({n: self._counts[n] for n in self.EXTRA_COUNTERS if self._counts[n]})
+            return counts
 
     @property
     def processed(self) -> int:
@@ -338,7 +345,7 @@ class RunSummary:
     def line(self, direction: str) -> str:
         """One human line, e.g. for the target's final log message."""
         counts = self.counts
-        parts = ", ".join(f"{counts[name]} {name}" for name in self.COUNTERS)
+        parts = ", ".join(f"{value} {name}" for name, value in counts.items())
         calls = self.api_calls
         api = ", ".join(f"{k}={v}" for k, v in sorted(calls.items())) or "none"
         return f"{direction}: {parts}; api calls: {api}"

@@ -147,6 +147,8 @@ class JobView:
     creates: list[ChangeView] = field(default_factory=list)
     conflicts: list[ConflictView] = field(default_factory=list)
     rejects: list[RejectView] = field(default_factory=list)
+    # Deletions respected (plan action kept_deleted): named once, by the run that saw them.
+    kept: list[ChangeView] = field(default_factory=list)
     # How many of each the files held (sections show at most ``max_items``).
     totals: dict[str, int] = field(default_factory=dict)
     unreadable_lines: int = 0
@@ -368,7 +370,7 @@ def load_job(
     )
     view.history = _history(output_dir, spec, report, finished, history_limit, tz, errors)
 
-    totals = {"changes": 0, "creates": 0, "conflicts": 0, "rejects": 0}
+    totals = {"changes": 0, "creates": 0, "conflicts": 0, "rejects": 0, "kept": 0}
     plan_rejects: dict[str, dict[str, Any]] = {}
     view.plan_path = output_dir / "plans" / f"{spec.target}.jsonl"
     for line in _json_lines(view.plan_path, errors):
@@ -394,6 +396,18 @@ def load_job(
             view.conflicts.extend(found[: max(max_items - len(view.conflicts), 0)])
         elif action == "reject":
             plan_rejects[_key(line.get("key"))] = line
+        elif action == "kept_deleted":
+            totals["kept"] += 1
+            if len(view.kept) < max_items:
+                view.kept.append(
+                    ChangeView(
+                        action=str(action),
+                        key=_key(line.get("key")),
+                        target_id=_text(line.get("target_id"), 60),
+                        diffs=[],
+                        reason=_text(line.get("reason")),
+                    )
+                )
 
     view.reject_path = output_dir / "rejects" / f"{spec.target}.jsonl"
     view.reject_file_exists = view.reject_path.is_file()

@@ -98,7 +98,7 @@ def mentioned_codes(jobs: list[JobView]) -> set[int]:
     codes: set[int] = set()
     for job in jobs:
         by_key = job.spec.target == JOBS[0].target
-        items: list[Any] = [*job.changes, *job.creates, *job.conflicts]
+        items: list[Any] = [*job.changes, *job.creates, *job.conflicts, *job.kept]
         if by_key:
             items += job.rejects  # a reject of the other job names a contact, not a client
         for item in items:

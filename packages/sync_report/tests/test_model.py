@@ -247,3 +247,50 @@ def test_the_plot_starts_right_of_its_widest_tick_label(tmp_path: Path, top: int
     widest = max(tick_label_width(value) for _y, value in chart.ticks)
     assert chart.plot_left - 6 - widest >= 0  # labels end 6 px left of the plot
     assert chart.bars[0].x >= chart.plot_left
+
+
+def test_deletions_respected_are_listed_and_rendered(tmp_path: Path) -> None:
+    from sync_report import render_report_page
+
+    write_lines(
+        tmp_path / "plans" / "target-clientify.jsonl",
+        {
+            "action": "kept_deleted",
+            "key": 101,
+            "target_id": 555,
+            "diffs": [],
+            "reason": "deleted in Clientify: not re-created; fcsync-relink --client 101",
+        },
+    )
+    write_lines(tmp_path / "reports" / "target-clientify.json", {"kept_deleted": 1})
+    view = load_job(tmp_path, CLIENTIFY)
+    (kept,) = view.kept
+    assert (kept.key, kept.target_id, view.totals["kept"]) == ("101", "555", 1)
+    assert "fcsync-relink --client 101" in (kept.reason or "")
+    page = render_report_page(tmp_path).read_text("utf-8")
+    assert 'data-action="kept_deleted"' in page
+    assert "Nothing to review" not in page
+
+
+def test_a_deletion_respected_is_listed_and_its_client_linked(tmp_path: Path) -> None:
+    from sync_report import render_report_page
+
+    write_lines(tmp_path / "reports" / "target-factusol.json", {"status": "ok"})
+    reason = "client 501 was deleted in FactuSOL: the contact is kept"
+    write_lines(
+        tmp_path / "plans" / "target-factusol.jsonl",
+        {"action": "kept_deleted", "key": 135, "target_id": 501, "reason": reason},
+    )
+    view = load_job(tmp_path, FACTUSOL)
+    assert [(k.key, k.target_id, k.reason) for k in view.kept] == [("135", "501", reason)]
+    assert view.totals["kept"] == 1
+
+    def steps(codes: set[int]) -> dict[int, list[dict[str, object]]]:
+        return {
+            code: [{"at": "2026-12-01T10:00:00+00:00", "reason": "deleted_in_factusol"}]
+            for code in codes
+        }
+
+    page = render_report_page(tmp_path, history=steps).read_text("utf-8")
+    assert 'data-action="kept_deleted"' in page
+    assert 'href="customers/501.html"' in page

@@ -236,7 +236,8 @@ def history_of_plan(
                     contact_id=contact_id,
                 )
             )
-    return steps
+    # a link's or a create's own step first: conflict lines are noted before the link's
+    return sorted(steps, key=lambda step: step.reason not in ("created", "first_link"))
 
 
 def _diff(diff: object) -> tuple[str, str | None, str | None]:

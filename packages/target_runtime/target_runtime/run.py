@@ -32,6 +32,7 @@ from clientify_api import (
     PageInfo,
 )
 from customer_sync import (
+    IDENTITY_KEYS,
     FieldIssue,
     KeyIndex,
     PlanWriter,
@@ -286,6 +287,7 @@ class SyncRun(ABC):
                 )
                 self._index = self.clientify.load_contact_index(
                     field=self.link_field,
+                    keys=IDENTITY_KEYS,  # the matching rule's own NIF and e-mail keys
                     cache=cache,
                     rescan_after=self.settings.index_rescan,
                     on_page=progress,
