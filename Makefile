@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo sandbox dist test lint typecheck unit e2e bench bench-fast report activate clean \
+.PHONY: setup demo sandbox dist test lint typecheck unit e2e bench bench-fast bench-polls-100k report activate clean \
 	dagster-demo bench-tenants image-steps
 
 $(STAMP): requirements-dev.txt $(wildcard */pyproject.toml packages/*/pyproject.toml)
@@ -62,6 +62,12 @@ bench: setup
 
 bench-fast: setup
 	$(BIN)/python scripts/bench.py --records 300 --latency-ms 0 --out output/bench-fast
+
+# Issue 24 at N=100,000: idle polls and probes only, both sides seeded already linked; compared
+# with the idle figures of the last `make bench` (output/bench/results.json).
+bench-polls-100k: setup
+	$(BIN)/python scripts/bench.py --records 100000 --polls-only --no-baseline \
+		--compare output/bench/results.json --out output/bench-polls-100k $(BENCH_ARGS)
 
 # The report page of the last runs: output/report.html (OUTPUT=dir for another output directory).
 OUTPUT ?= output

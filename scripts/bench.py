@@ -7,7 +7,17 @@ server-side rate limit on Clientify, then runs the real plugins (`meltano run` s
      factusol-to-clientify-full once more: it brings to the contacts the initial c2f linked the
      FactuSOL values that won there (the one direction that can write them);
   2. no-op re-runs: both full jobs again, then both incremental jobs (which also set bookmarks);
-  3. 1 % of the records edited on each side (admin PATCH), then both incremental jobs.
+  3. a sample of a day's idle 5-minute polls: `--idle-runs` modified runs each way with nothing
+     changed (calls per system per run, CPU of the whole process tree), the day of 288 runs
+     extrapolated; the change probes (`python -m tap_factusol.probe`, and tap_clientify's
+     when it exists) with each job's state (scripts/bench_polls.py);
+  4. one linked client edited in FactuSOL and one linked contact in Clientify, the probes, then
+     one modified run each way: calls against 3 + the changed rows, the edit checked on the
+     other side, the latency on the 5-minute schedule (worst = 300 s + the run's duration);
+  5. 1 % of the records edited on each side (admin PATCH), then both incremental jobs.
+
+`--polls-only` (the 100k variant) seeds both sides already linked and runs only a first
+modified run each way (it finds nothing and leaves the bookmarks) and step 3.
 
 A naive baseline (one lookup + one write per record, sequential, plain `requests`) then runs
 against a fresh reseed of the same sandboxes. Every figure comes from the sandboxes' own request
@@ -29,8 +39,10 @@ import datetime as dt
 import http.client
 import json
 import math
+import os
 import random
 import re
+import resource
 import shutil
 import signal
 import sqlite3
@@ -51,6 +63,9 @@ import requests
 from sandbox.launcher import SandboxProcess, meltano_env
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_polls, also when imported
+import bench_polls  # noqa: E402  (issue 24's scenarios: idle day, probes, one edit each way)
+
 MELTANO = str(Path(sys.executable).with_name("meltano"))
 
 # Sandbox credentials (the dev environment of meltano.yml).
@@ -74,6 +89,7 @@ LINK_WRITES_CLIENTIFY = 10
 CONST_LOOKUPS = 5
 RSS_LIMIT_MB = 250.0
 SPEEDUP_TARGET = 8.0
+PROBE_RUNS = 3  # probe checks per direction while idle (CPU: the median is judged)
 CLIENT_RATE_SHARE = 0.9  # our clients' rate limit, "slightly below" the server's
 JOBS = {
     "f2c-full": "factusol-to-clientify-full",
@@ -101,6 +117,9 @@ class BenchConfig:
     baseline_seconds: float = 600.0
     run_timeout: float = 3600.0
     factusol_page_size: int = 500
+    idle_runs: int = 6  # sampled idle modified runs per direction (a day has 288)
+    polls_only: bool = False  # seed both sides already linked; warm-up, idle day, probes only
+    compare: Path | None = None  # another run's results.json: idle calls the same at both N?
 
     @property
     def client_rate(self) -> int:
@@ -262,6 +281,7 @@ class RssSampler:
     def __init__(self, pid: int, interval: float = 0.1) -> None:
         self.pid, self.interval = pid, interval
         self.peak_mb: dict[str, float] = {}
+        self._cpu: dict[int, tuple[str, float]] = {}  # pid -> (label, last user+sys seen)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -280,6 +300,16 @@ class RssSampler:
                 mb = proc.memory_info().rss / 1e6
                 name = self.label(proc)
                 self.peak_mb[name] = max(self.peak_mb.get(name, 0.0), round(mb, 1))
+                times = proc.cpu_times()
+                self._cpu[proc.pid] = (name, times.user + times.system)
+
+    @property
+    def cpu_s(self) -> dict[str, float]:
+        """CPU per plugin as last sampled (misses a process's last 0.1 s: a breakdown only)."""
+        out: dict[str, float] = {}
+        for name, seconds in self._cpu.values():
+            out[name] = round(out.get(name, 0.0) + seconds, 2)
+        return out
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -316,6 +346,8 @@ class World:
     clientify: SandboxProcess
     proxy: RecordingProxy
     project: Path
+    meltano: str = MELTANO
+    root: Path = ROOT
 
     def env(self) -> dict[str, str]:
         env = meltano_env(self.work, factusol=self.factusol, clientify=self.clientify)
@@ -400,7 +432,10 @@ def open_world(cfg: BenchConfig) -> Iterator[World]:
     factusol = SandboxProcess("factusol", work / "factusol", config={"faults": faults_f})
     clientify = SandboxProcess("clientify", work / "clientify", config={"faults": faults_c})
     factusol.seed("--clients", str(cfg.records), "--seed", str(cfg.seed))
-    clientify.seed("--contacts", str(cfg.records), "--seed", str(cfg.seed))
+    # --polls-only: every contact already names a client (codes 1..N; the FactuSOL seed leaves
+    # a few gaps), as after an initial sync, without running one.
+    linked = ["--linked-codes", f"1-{cfg.records}"] if cfg.polls_only else []
+    clientify.seed("--contacts", str(cfg.records), "--seed", str(cfg.seed), *linked)
     with ExitStack() as stack:
         stack.enter_context(factusol)
         stack.enter_context(clientify)
@@ -413,9 +448,12 @@ def open_world(cfg: BenchConfig) -> Iterator[World]:
 class Scenario:
     name: str
     job: str
-    kind: str  # initial | settle | noop | modified
+    kind: str  # initial | settle | noop | modified | warmup | idle | one-edit
     returncode: int = 0
     seconds: float = 0.0
+    cpu_s: float = 0.0  # user+sys of the whole `meltano run` process tree
+    load1: float = 0.0  # the machine's 1-minute load average at the start (2 shared cores)
+    cpu_by_process: dict[str, float] = dataclasses.field(default_factory=dict)  # sampled
     records: int = 0
     target_records: int = 0
     rss_mb: dict[str, float] = dataclasses.field(default_factory=dict)
@@ -424,6 +462,7 @@ class Scenario:
     rows: dict[str, int] = dataclasses.field(default_factory=dict)
     changed: int = 0  # source rows changed since the previous run of this direction
     outcome: dict[str, int] = dataclasses.field(default_factory=dict)  # the target's report
+    factusol_won: int = 0  # records with a conflict FactuSOL won (its plan's conflict lines)
     log: str = ""
 
     @property
@@ -445,6 +484,8 @@ def run_scenario(world: World, name: str, job: str, kind: str, changed: int = 0)
     report.unlink(missing_ok=True)
     print(f"$ meltano run {job}   [{name}]", flush=True)
     started = time.monotonic()
+    rusage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    sc.load1 = round(os.getloadavg()[0], 1)
     with log.open("w", encoding="utf-8") as fh:
         proc = subprocess.Popen(
             [MELTANO, "run", job],
@@ -464,11 +505,16 @@ def run_scenario(world: World, name: str, job: str, kind: str, changed: int = 0)
                 kill_tree(proc.pid)  # Ctrl-C: leave no plugin running against dead sandboxes
                 raise
     sc.seconds = round(time.monotonic() - started, 2)
+    # meltano waits for its tap and target, so their CPU is in meltano's children's rusage,
+    # which becomes ours once we have waited for meltano (the sandboxes are never reaped here).
+    sc.cpu_s = bench_polls.rusage_cpu(rusage, resource.getrusage(resource.RUSAGE_CHILDREN))
     sc.rss_mb = dict(sampler.peak_mb)
+    sc.cpu_by_process = sampler.cpu_s
     sc.log = str(log)
     plan = world.work / "output" / "plans" / f"{target}.jsonl"
     if plan.exists():  # kept per scenario: what each write was for
         shutil.copyfile(plan, log.with_suffix(".plan.jsonl"))
+        sc.factusol_won = factusol_won(plan)
     text = log.read_text(encoding="utf-8", errors="replace")
     for plugin, value in _METRIC.findall(text):
         if plugin.startswith("tap-"):
@@ -495,12 +541,26 @@ def run_scenario(world: World, name: str, job: str, kind: str, changed: int = 0)
     sc.rows = {"factusol": len(world.client_codes()), "clientify": len(world.contact_ids())}
     status = "ok" if sc.returncode == 0 else f"FAILED (exit {sc.returncode}, log {log})"
     print(
-        f"  {sc.records} records in {sc.seconds:.1f} s ({sc.records_per_s:.1f}/s); "
+        f"  {sc.records} records in {sc.seconds:.1f} s ({sc.records_per_s:.1f}/s, "
+        f"{sc.cpu_s:.2f} CPU-s: {sc.cpu_by_process}); "
         f"FactuSOL {sc.factusol['kinds']}, Clientify {sc.clientify['kinds']}; "
         f"outcome {sc.outcome}; peak RSS {sc.rss_mb}; {status}",
         flush=True,
     )
     return sc
+
+
+def factusol_won(plan: Path) -> int:
+    """Records of a plan file with a conflict FactuSOL won (one key counts once)."""
+    keys: set[str] = set()
+    with plan.open(encoding="utf-8") as fh:
+        for line in fh:
+            if '"conflict"' not in line:  # most lines: skip the JSON parse
+                continue
+            entry = json.loads(line)
+            if entry.get("action") == "conflict" and entry.get("winner") == "factusol":
+                keys.add(str(entry.get("key")))
+    return len(keys)
 
 
 def distinct_contacts_written(entries: list[dict[str, Any]]) -> int:
@@ -692,7 +752,9 @@ class Check:
 
     @property
     def verdict(self) -> str:
-        return "SKIP" if self.ok is None else ("PASS" if self.ok else "FAIL")
+        if self.ok is None:
+            return "INFO" if self.name.endswith("(reported)") else "SKIP"
+        return "PASS" if self.ok else "FAIL"
 
 
 def scan_pages(sc: Scenario, cfg: BenchConfig) -> int:
@@ -761,18 +823,20 @@ def evaluate(scenarios: list[Scenario], naive: dict[str, Any], cfg: BenchConfig)
                 )
             )
         elif sc.kind == "settle":
-            # The initial c2f linked contacts to existing clients; where FactuSOL's values won,
-            # only this f2c run can bring them to the contacts: it writes those, nothing else.
-            linked = next(
-                (p.outcome.get("linked", 0) for p in scenarios if p.name == "initial c2f"), 0
-            )
+            # The initial c2f linked contacts to existing clients, and settled conflicts; where
+            # FactuSOL's values won, only this f2c run can bring them to the contacts: it
+            # writes those, nothing else.
+            c2f = next((p for p in scenarios if p.name == "initial c2f"), None)
+            linked = int(c2f.outcome.get("linked", 0)) if c2f else 0
+            won = c2f.factusol_won if c2f else 0
             written = int(sc.clientify.get("contacts_written", 0))
             checks.append(
                 Check(
-                    f"{sc.name}: writes only contacts the initial c2f linked",
-                    written <= linked and sc.factusol["kinds"]["write"] == 0,
+                    f"{sc.name}: writes only contacts the initial c2f linked or where "
+                    "FactuSOL won a conflict",
+                    written <= linked + won and sc.factusol["kinds"]["write"] == 0,
                     f"{written} contacts written ({sc.clientify['kinds']['write']} calls), "
-                    f"{linked} linked by initial c2f",
+                    f"{linked} linked by initial c2f, {won} with a conflict FactuSOL won there",
                 )
             )
         elif sc.kind == "modified":
@@ -807,7 +871,7 @@ def evaluate(scenarios: list[Scenario], naive: dict[str, Any], cfg: BenchConfig)
         )
     )
     initial = {sc.name: sc for sc in scenarios if sc.kind == "initial"}
-    for direction, name in (("f2c", "initial f2c"), ("c2f", "initial c2f")):
+    for direction, name in (("f2c", "initial f2c"), ("c2f", "initial c2f")) if initial else ():
         base = float(naive.get(direction, {}).get("records_per_s") or 0.0)
         ours = initial[name].records_per_s if name in initial else 0.0
         ratio = ours / base if base else 0.0
@@ -834,56 +898,149 @@ def history_offset_s() -> float:
     return (base - now).total_seconds()
 
 
+def git_commit() -> str:
+    """The commit the benchmark ran at (`-dirty` when the work tree had changes)."""
+    proc = subprocess.run(
+        ["git", "describe", "--always", "--dirty", "--abbrev=7"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return proc.stdout.strip() or "unknown"
+
+
+def run_polls(world: World, scenarios: list[Scenario], probes: list[bench_polls.Probe]) -> None:
+    """Issue 24: a sample of the day's idle 5-minute polls each way, then the probes."""
+    world.set_clock(0)
+    scenarios += bench_polls.idle_day(world, run_scenario, JOBS, world.cfg.idle_runs)
+    for _ in range(PROBE_RUNS):
+        for direction in bench_polls.STATE_IDS:
+            probes.append(probe(world, direction, "idle"))
+
+
+def probe(world: World, direction: str, when: str) -> bench_polls.Probe:
+    result = bench_polls.run_probe(world, direction, ROOT / ".meltano", when)
+    print(
+        f"probe {result.module} ({when}): {result.answer}, {result.cpu_s:.3f} CPU-s, "
+        f"{result.seconds:.2f} s, calls {result.calls} {result.error}",
+        flush=True,
+    )
+    return result
+
+
 def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     """Run every scenario and the baseline; write results.md/.json; return the results."""
     cfg.out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(cfg.seed)
     scenarios: list[Scenario] = []
+    probes: list[bench_polls.Probe] = []
+    one_edit: dict[str, Any] = {}
+    naive: dict[str, Any] = {}
+    commit = git_commit()
+    started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     started = time.monotonic()
     with open_world(cfg) as world:
         print(
             f"N={cfg.records}, latency {cfg.latency_ms:g} ms, Clientify limit "
             f"{cfg.rate_limit:g}/s (clients {cfg.client_rate:g}/s); FactuSOL {world.factusol.url}, "
-            f"Clientify {world.clientify.url} via proxy {world.proxy.url}",
+            f"Clientify {world.clientify.url} via proxy {world.proxy.url}; commit {commit}",
             flush=True,
         )
-        history = history_offset_s()
-        for hour, (name, key, kind) in enumerate(
-            (
-                ("initial f2c", "f2c-full", "initial"),
-                ("initial c2f", "c2f-full", "initial"),
-                ("settling f2c", "f2c-full", "settle"),
-                ("no-op full f2c", "f2c-full", "noop"),
-                ("no-op full c2f", "c2f-full", "noop"),
-                ("no-op incremental f2c", "f2c", "noop"),
-                ("no-op incremental c2f", "c2f", "noop"),
+        if cfg.polls_only:
+            # First modified runs: the seeds hold no change within the taps' 24 h look-back,
+            # so these find nothing and leave the bookmarks the idle polls start from.
+            world.set_clock(0)
+            for key in ("f2c", "c2f"):
+                scenarios.append(run_scenario(world, f"bookmark {key}", JOBS[key], "warmup"))
+            run_polls(world, scenarios, probes)
+        else:
+            history = history_offset_s()
+            for hour, (name, key, kind) in enumerate(
+                (
+                    ("initial f2c", "f2c-full", "initial"),
+                    ("initial c2f", "c2f-full", "initial"),
+                    ("settling f2c", "f2c-full", "settle"),
+                    ("no-op full f2c", "f2c-full", "noop"),
+                    ("no-op full c2f", "c2f-full", "noop"),
+                    ("no-op incremental f2c", "f2c", "noop"),
+                    ("no-op incremental c2f", "c2f", "noop"),
+                )
+            ):
+                world.set_clock(history + hour * 3600)
+                scenarios.append(run_scenario(world, name, JOBS[key], kind))
+            # Everything so far is stamped days back: from here the polls are truly idle.
+            run_polls(world, scenarios, probes)
+            # Before the 1 % edits: tap-clientify's window re-reads the 5 minutes before its
+            # bookmark, which would bring them back into this scenario's one-edit run.
+            edit_runs, one_edit, edit_probes = bench_polls.one_edit_each_way(
+                world, run_scenario, JOBS, lambda d: probe(world, d, "edited")
             )
-        ):
-            world.set_clock(history + hour * 3600)
-            scenarios.append(run_scenario(world, name, JOBS[key], kind))
-        world.set_clock(0)
-        edited_f, edited_c = edit_like_users(world, rng)
-        scenarios.append(run_scenario(world, "modified f2c", JOBS["f2c"], "modified", edited_f))
-        # What f2c just wrote to Clientify is "changed" there too and comes back in c2f's window.
-        echo = int(scenarios[-1].clientify.get("contacts_written", 0))
-        scenarios.append(
-            run_scenario(world, "modified c2f", JOBS["c2f"], "modified", edited_c + echo)
-        )
-        naive = run_naive(world) if cfg.baseline else {}
+            scenarios += edit_runs
+            probes += edit_probes
+            edited_f, edited_c = edit_like_users(world, rng)
+            scenarios.append(run_scenario(world, "modified f2c", JOBS["f2c"], "modified", edited_f))
+            # What f2c just wrote to Clientify is "changed" there too: back in c2f's window,
+            # with what the one-edit c2f read (its bookmark's 5-minute overlap).
+            echo = int(scenarios[-1].clientify.get("contacts_written", 0)) + edit_runs[1].records
+            scenarios.append(
+                run_scenario(world, "modified c2f", JOBS["c2f"], "modified", edited_c + echo)
+            )
+            naive = run_naive(world) if cfg.baseline else {}
+    sc_dicts = [dataclasses.asdict(sc) | {"records_per_s": sc.records_per_s} for sc in scenarios]
+    idle = bench_polls.summarize_idle(sc_dicts)
+    other = None
+    if cfg.compare is not None:
+        other = json.loads(cfg.compare.read_text(encoding="utf-8"))
     checks = evaluate(scenarios, naive, cfg)
+    checks += polls_checks(idle, probes, one_edit, sc_dicts, other)
     results = {
-        "config": {**dataclasses.asdict(cfg), "out": str(cfg.out), "client_rate": cfg.client_rate},
-        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "config": {
+            **dataclasses.asdict(cfg),
+            "out": str(cfg.out),
+            "compare": str(cfg.compare) if cfg.compare else None,
+            "client_rate": cfg.client_rate,
+        },
+        "commit": commit,
+        "started": started_at,
         "wall_seconds": round(time.monotonic() - started, 1),
-        "scenarios": [
-            dataclasses.asdict(sc) | {"records_per_s": sc.records_per_s} for sc in scenarios
-        ],
+        "scenarios": sc_dicts,
+        "idle": idle,
+        "probes": [dataclasses.asdict(p) | {"answer": p.answer} for p in probes],
+        "one_edit": one_edit,
         "naive": naive,
         "checks": [dataclasses.asdict(c) | {"verdict": c.verdict} for c in checks],
     }
     (cfg.out / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
     (cfg.out / "results.md").write_text(render_markdown(results), encoding="utf-8")
     return results
+
+
+def polls_checks(
+    idle: dict[str, Any],
+    probes: list[bench_polls.Probe],
+    one_edit: dict[str, Any],
+    scenarios: list[dict[str, Any]],
+    other: dict[str, Any] | None,
+) -> list[Check]:
+    """Issue 24's checks: idle calls and CPU, probes, one edit each way (all counted)."""
+    out: list[tuple[str, bool | None, str]] = []
+    other_idle = (other or {}).get("idle", {})
+    other_n = (other or {}).get("config", {}).get("records")
+    for job, summary in idle.items():
+        theirs = other_idle.get(job, {}).get("day") if other_idle else None
+        out += bench_polls.idle_checks(
+            job, summary["day"], summary["records"], summary["cpu_s"], theirs, other_n
+        )
+    out += bench_polls.probe_checks(probes)
+    for sc in scenarios:
+        if sc["kind"] == "one-edit":
+            direction = "f2c" if sc["job"] == JOBS["f2c"] else "c2f"
+            held = bool(one_edit.get("held", {}).get(direction))
+            calls = {s: sc[s]["kinds"] for s in bench_polls.SYSTEMS}
+            out += bench_polls.edit_checks(sc["name"], calls, int(sc["changed"]), held)
+    # CPU and timing lines are reported, never asserted by tests/bench.
+    return [Check(n, ok, d, counts_only="CPU" not in n) for n, ok, d in out]
 
 
 def _per(value: int, records: int) -> str:
@@ -899,9 +1056,9 @@ def render_markdown(results: dict[str, Any]) -> str:
         "Calls are `total (per record)`. FS = FactuSOL, CL = Clientify. Max rps = most requests "
         "in any 1 s window of the Clientify sandbox's own log. RSS in MB.",
         "",
-        "| scenario | job | records | s | rec/s | FS login | FS read | FS write | CL read "
+        "| scenario | job | records | s | CPU s | rec/s | FS login | FS read | FS write | CL read "
         "| CL lookup | CL write | CL 429 | max rps | peak RSS (tap / target) |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for sc in results["scenarios"]:
         n, fs, cl = sc["records"], sc["factusol"]["kinds"], sc["clientify"]["kinds"]
@@ -911,7 +1068,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         failed = "" if sc["returncode"] == 0 else " **(failed)**"
         lines.append(
             f"| {sc['name']}{failed} | `{sc['job']}` | {n} | {sc['seconds']:.1f} "
-            f"| {sc['records_per_s']:.1f} | {fs['login']} | {_per(fs['read'], n)} "
+            f"| {sc.get('cpu_s', 0.0):.2f} | {sc['records_per_s']:.1f} | {fs['login']} "
+            f"| {_per(fs['read'], n)} "
             f"| {_per(fs['write'], n)} | {_per(cl['read'], n)} | {_per(cl['lookup'], n)} "
             f"| {_per(cl['write'], n)} | {sc['clientify']['status_429']} "
             f"| {sc['clientify']['max_rps']} | {tap:.0f} / {target:.0f} |"
@@ -923,7 +1081,7 @@ def render_markdown(results: dict[str, Any]) -> str:
             continue
         n, fs, cl = nv["records"], nv["factusol"]["kinds"], nv["clientify"]["kinds"]
         lines.append(
-            f"| naive {key} | plain `requests` loop | {n} | {nv['seconds']:.1f} "
+            f"| naive {key} | plain `requests` loop | {n} | {nv['seconds']:.1f} | - "
             f"| {nv['records_per_s']:.1f} | {fs['login']} | {_per(fs['read'], n)} "
             f"| {_per(fs['write'], n)} | {_per(cl['read'], n)} | {_per(cl['lookup'], n)} "
             f"| {_per(cl['write'], n)} | {nv['clientify']['status_429']} "
@@ -940,10 +1098,101 @@ def render_markdown(results: dict[str, Any]) -> str:
         )
         + ".",
     ]
+    lines += render_polls(results)
     lines += ["", "## Targets", ""]
     lines += [f"- **{c['verdict']}** {c['name']}: {c['detail']}" for c in results["checks"]]
-    lines += ["", f"Wall time of the whole benchmark: {results['wall_seconds']:.0f} s.", ""]
+    lines += [
+        "",
+        f"Wall time of the whole benchmark: {results['wall_seconds']:.0f} s, from "
+        f"{results.get('started', '?')} at commit {results.get('commit', '?')}.",
+        "",
+    ]
     return "\n".join(lines)
+
+
+def render_polls(results: dict[str, Any]) -> list[str]:
+    """Issue 24's figures: the idle day, the probes, one edit each way and its latency."""
+    lines: list[str] = []
+    idle = results.get("idle") or {}
+    if idle:
+        lines += [
+            "",
+            f"## A day of idle polls ({bench_polls.RUNS_PER_DAY} runs each way, every "
+            f"{bench_polls.POLL_INTERVAL_S / 60:g} min): sampled, extrapolated",
+            "",
+            "Calls per run from the sandboxes' request logs; the day = mean per sampled run x "
+            f"{bench_polls.RUNS_PER_DAY} (max x {bench_polls.RUNS_PER_DAY} in brackets).",
+            "",
+            "| job | sampled runs | records | FS calls/run (min-max) | CL calls/run (min-max) "
+            "| FS calls/day | CL calls/day | s/run (median) | CPU-s/run (median / max) "
+            "| load avg |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        ]
+        for job, sm in idle.items():
+            fs, cl = sm["day"]["factusol"], sm["day"]["clientify"]
+            lines.append(
+                f"| `{job}` | {int(fs['runs'])} | {sum(sm['records'])} "
+                f"| {int(fs['min'])}-{int(fs['max'])} | {int(cl['min'])}-{int(cl['max'])} "
+                f"| {int(fs['day'])} ({int(fs['day_max'])}) "
+                f"| {int(cl['day'])} ({int(cl['day_max'])}) | {sm['seconds_median']:.1f} "
+                f"| {sm['cpu_median_s']:.2f} / {max(sm['cpu_s']):.2f} "
+                f"| {sm.get('load1_median', 0.0):g} |"
+            )
+        lines.append("")
+        lines += [
+            f"CPU-s of one idle `{job}` run by process (median; sampled every 0.1 s, so a "
+            "little under the total): "
+            + ", ".join(f"{k} {v:.2f}" for k, v in sm.get("cpu_by_process_median", {}).items())
+            + "."
+            for job, sm in idle.items()
+        ]
+    probes = results.get("probes") or []
+    if probes:
+        lines += [
+            "",
+            "## Change probes (one check each, with the job's state from `meltano state get`)",
+            "",
+            "idle: nothing changed since the bookmark; edited: after the one-edit scenario's "
+            "edits, before its runs. CPU = user+sys of the probe process, interpreter included.",
+            "",
+            "| probe | when | answer | s | CPU-s | FS calls | CL calls | load avg |",
+            "|---|---|---|--:|--:|--:|--:|--:|",
+        ]
+        absent: set[str] = set()
+        for pr in probes:
+            if pr["returncode"] == -1:  # said once
+                if pr["module"] in absent:
+                    continue
+                absent.add(pr["module"])
+            calls = pr.get("calls") or {}
+            lines.append(
+                f"| `python -m {pr['module']}` | {pr.get('when', 'idle')} | {pr['answer']} "
+                f"| {pr['seconds']:.2f} "
+                f"| {pr['cpu_s']:.3f} | {calls.get('factusol', '-')} "
+                f"| {calls.get('clientify', '-')} "
+                f"| {pr['load1'] if pr['returncode'] != -1 else '-'} |"
+            )
+    edit = results.get("one_edit") or {}
+    if edit:
+        lat = edit["latency"]
+        lines += [
+            "",
+            "## One edit each way: latency on the 5-minute schedule",
+            "",
+            f"Client {edit['client']} edited in FactuSOL (TELCLI), contact {edit['contact']} in "
+            f"Clientify (last_name); the other side holds them after the runs: f2c "
+            f"{edit['held']['f2c']}, c2f {edit['held']['c2f']}. Latency = wait for the next run "
+            "(0-300 s) + that run's duration D: best D, mean 150 s + D, worst 300 s + D.",
+            "",
+            "| direction | D (run s) | best s | mean s | worst s |",
+            "|---|--:|--:|--:|--:|",
+        ]
+        for key in ("f2c", "c2f"):
+            fig = lat[key]
+            lines.append(
+                f"| {key} | {fig['run_s']} | {fig['best_s']} | {fig['mean_s']} | {fig['worst_s']} |"
+            )
+    return lines
 
 
 def parse_args(argv: list[str] | None = None) -> BenchConfig:
@@ -973,9 +1222,20 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
                         help="time budget of the naive baseline")  # fmt: skip
     parser.add_argument("--run-timeout", type=float, default=default.run_timeout,
                         help="seconds before one `meltano run` is killed")  # fmt: skip
+    parser.add_argument("--idle-runs", type=int, default=default.idle_runs,
+                        help="idle modified runs sampled per direction (a day has "
+                        f"{bench_polls.RUNS_PER_DAY}; the day is extrapolated)")  # fmt: skip
+    parser.add_argument("--polls-only", action="store_true",
+                        help="seed both sides already linked and measure only the idle polls "
+                        "and probes (no initial sync: the 100k variant)")  # fmt: skip
+    parser.add_argument("--compare", type=Path, default=None,
+                        help="results.json of a run at another N: check the idle calls per "
+                        "run are the same")  # fmt: skip
     args = parser.parse_args(argv)
-    if args.records < 1 or args.latency_ms < 0 or args.rate_limit < 0:
-        parser.error("--records must be >= 1, --latency-ms and --rate-limit >= 0")
+    if args.records < 1 or args.latency_ms < 0 or args.rate_limit < 0 or args.idle_runs < 1:
+        parser.error("--records and --idle-runs must be >= 1, --latency-ms and --rate-limit >= 0")
+    if args.compare is not None and not args.compare.is_file():
+        parser.error(f"--compare: no file {args.compare} (run `make bench` first)")
     return BenchConfig(
         records=args.records,
         latency_ms=args.latency_ms,
@@ -987,6 +1247,9 @@ def parse_args(argv: list[str] | None = None) -> BenchConfig:
         baseline_records=args.baseline_records,
         baseline_seconds=args.baseline_seconds,
         run_timeout=args.run_timeout,
+        idle_runs=args.idle_runs,
+        polls_only=args.polls_only,
+        compare=args.compare.resolve() if args.compare else None,
     )
 
 

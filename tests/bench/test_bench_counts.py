@@ -19,8 +19,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 MELTANO = str(Path(sys.executable).with_name("meltano"))
-# Nine `meltano run`s of ~5 s each (mostly Meltano start-up) stay well under 90 s at this N.
+# Fifteen `meltano run`s of ~5 s each (mostly Meltano start-up) and a few probes: ~2 min.
 RECORDS = 100
+IDLE_RUNS = 2  # per direction; `make bench` samples 6
 
 pytestmark = pytest.mark.e2e
 
@@ -46,6 +47,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         out=tmp_path_factory.mktemp("bench"),
         baseline=False,
         run_timeout=80,
+        idle_runs=IDLE_RUNS,
     )
     out: dict[str, Any] = bench.run_bench(cfg)
     return out
@@ -101,4 +103,36 @@ def test_modified_run_reads_are_bounded_by_the_changes(results: dict[str, Any], 
     sc = scenario(results, name)
     assert sc["changed"] >= 1
     for check in count_checks(results, name):
+        assert check["ok"], f"{check['name']}: {check['detail']}"
+
+
+@pytest.mark.parametrize("job", ["factusol-to-clientify", "clientify-to-factusol"])
+def test_idle_poll_makes_at_most_three_calls_per_system(results: dict[str, Any], job: str) -> None:
+    idle = [sc for sc in results["scenarios"] if sc["kind"] == "idle" and sc["job"] == job]
+    assert len(idle) == IDLE_RUNS
+    for sc in idle:
+        assert sc["returncode"] == 0, f"{sc['name']}: meltano run failed, see {sc['log']}"
+        assert sc["records"] == 0, f"{sc['name']} was not idle"
+    checks = count_checks(results, f"idle {job}")
+    assert checks
+    for check in checks:
+        assert check["ok"], f"{check['name']}: {check['detail']}"
+
+
+@pytest.mark.parametrize("module", ["tap_factusol.probe", "tap_clientify.probe"])
+def test_probe_answers_right_with_at_most_three_calls(results: dict[str, Any], module: str) -> None:
+    checks = count_checks(results, f"probe {module}")
+    assert checks, f"{module} did not run"
+    for check in checks:
+        assert check["ok"], f"{check['name']}: {check['detail']}"
+
+
+@pytest.mark.parametrize("name", ["one edit f2c", "one edit c2f"])
+def test_one_edit_costs_what_it_changes_and_reaches_the_other_side(
+    results: dict[str, Any], name: str
+) -> None:
+    scenario(results, name)
+    checks = count_checks(results, name)
+    assert len(checks) == 2
+    for check in checks:
         assert check["ok"], f"{check['name']}: {check['detail']}"
