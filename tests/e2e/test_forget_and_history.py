@@ -15,8 +15,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from .conftest import Project, link_of
 
 DAY = 86_400
@@ -131,7 +129,6 @@ def forget(project: Project, code: int, contact_id: int) -> None:
         assert pg_traces(project.sync_state_uri, tables) == []
 
 
-@pytest.mark.parametrize("system_db", ["sqlite", "postgresql"], indirect=True)
 def test_history_shows_each_step_then_forget_leaves_no_trace_and_the_mark_holds(
     project: Project,
 ) -> None:
