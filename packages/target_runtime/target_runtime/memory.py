@@ -110,35 +110,6 @@ class RunMemory:
         except Exception as exc:  # a history row lost is not worth a customer's write
             self.log.warning("history not recorded: %s", type(exc).__name__)
 
-    def field_changes(
-        self,
-        *,
-        code: int | None,
-        contact_id: object,
-        side: str,
-        before: Mapping[str, Any],
-        after: Mapping[str, Any],
-        reasons: Mapping[str, str] | None = None,
-        details: Mapping[str, Mapping[str, Any]] | None = None,
-    ) -> None:
-        """One step per field written to ``side`` (``reasons``: field -> why, default a
-        user's edit on the other side)."""
-        events = [
-            HistoryEvent(
-                (reasons or {}).get(name, "user_edit"),
-                code=code,
-                contact_id=_text(contact_id),
-                side=side,
-                field=name,
-                before=_text(before.get(name)),
-                after=_text(value),
-                detail=(details or {}).get(name, {}),
-            )
-            for name, value in after.items()
-            if _text(before.get(name)) != _text(value)
-        ]
-        self.record(events)
-
     # ------------------------------------------------------------------ the end
 
     def render_page(self, output_dir: Path, timezone: str) -> Path:
