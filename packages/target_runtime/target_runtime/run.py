@@ -45,7 +45,7 @@ from customer_sync import (
     write_private_text,
 )
 from factusol_api import FactusolError
-from sync_ledger import SyncLedger, open_ledger
+from sync_ledger import HistoryEvent, SyncLedger, open_ledger
 
 from target_runtime.claims import Claims
 from target_runtime.errors import TargetStop
@@ -472,7 +472,9 @@ class SyncRun(ABC):
             self.progress.advance()
 
     def _emit(self, plans: list[Plan]) -> None:
-        """Plan and reject lines in record order; plans never started write nothing."""
+        """Plan and reject lines in record order; plans never started write nothing. The
+        batch's history steps go to the ledger in one transaction, not one per record."""
+        steps: list[HistoryEvent] = []
         for plan in plans:
             if not plan.done:
                 continue
@@ -481,7 +483,8 @@ class SyncRun(ABC):
             if plan.rejection is not None:
                 self._reject(plan)
             elif plan.lines:
-                self.memory.record(history_of_plan(self.name, plan.lines))
+                steps.extend(history_of_plan(self.name, plan.lines))
+        self.memory.record(steps)
 
     # ------------------------------------------------------------------ the end
 
