@@ -201,6 +201,7 @@ def test_the_report_page_links_each_mentioned_client_to_its_history(synced) -> N
     assert 'data-reason="conflict"' in seven
     assert "winner=clientify" in seven
     assert (out / "customers" / "7.html").stat().st_mode & 0o777 == 0o600
+    assert (out / "customers").stat().st_mode & 0o777 == 0o700
     # forgetting Ana removes her page with the rest
     forget_person("7", ledger=ledger, output_dir=out)
     render_report_page(out, history=history_source(ledger))

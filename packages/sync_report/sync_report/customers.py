@@ -75,6 +75,7 @@ def write_customer_pages(
     """
     folder = Path(output_dir) / CUSTOMER_DIR
     shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(mode=0o700, parents=True)  # customer data: its owner only, names included
     histories = source({int(code) for code in codes})
     template = env.get_template("customer.html.j2")
     links: dict[str, str] = {}
