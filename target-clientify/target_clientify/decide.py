@@ -39,6 +39,7 @@ from customer_sync import (
 )
 from sync_ledger import LedgerEntry, Mark
 from target_runtime import Plan, SyncRun, factusol_time
+from target_runtime.matching import match_contact
 
 
 @dataclass
@@ -197,16 +198,10 @@ class Decider:
                 for code in census.holders(kind, value)
             ]
 
-        return decide_match(
-            nif=contact.get("taxpayer_identification_number"),
-            emails=contact_emails(contact),
-            source_holders=contacts_holding,
-            destination_holders=clients_holding,
-            keys=self.match_keys,
-            source="Clientify",
-            destination="FactuSOL",
-            self_key=candidate.key,
-        )
+        nif = contact.get("taxpayer_identification_number")
+        emails = contact_emails(contact)
+        holders = (contacts_holding, clients_holding)
+        return match_contact(self.match_keys, nif, emails, *holders, self_key=candidate.key)
 
     def _complete(self, contact: dict[str, Any], index: ContactIndex) -> dict[str, Any]:
         """The contact with its addresses: a list item without the key (older accounts) does

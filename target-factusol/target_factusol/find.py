@@ -27,6 +27,7 @@ from customer_sync import (
 )
 from sync_ledger import LedgerEntry
 from target_runtime import SyncRun
+from target_runtime.matching import match_contact
 
 from target_factusol.markers import MARKER_QUERY, markers_by_contact
 
@@ -170,16 +171,11 @@ class Finder:
                 self_key=client.key,
             )
 
-        return decide_match(
-            nif=item.customer.nif or item.record.get("taxpayer_identification_number"),
-            emails=[item.customer.email, *contact_emails(item.record)],
-            source_holders=contacts_holding,
-            destination_holders=clients_holding,
-            keys=self.match_keys,
-            source="Clientify",
-            destination="FactuSOL",
-            self_key=item.contact_id,
-            confirm=confirm,
+        nif = item.customer.nif or item.record.get("taxpayer_identification_number")
+        emails = [item.customer.email, *contact_emails(item.record)]
+        holders = (contacts_holding, clients_holding)
+        return match_contact(
+            self.match_keys, nif, emails, *holders, self_key=item.contact_id, confirm=confirm
         )
 
     def markers(self) -> dict[int, list[int]]:
