@@ -37,6 +37,7 @@ import base64
 import dataclasses
 import datetime as dt
 import http.client
+import itertools
 import json
 import math
 import os
@@ -88,6 +89,7 @@ CONST_WRITES = 5
 LINK_WRITES_CLIENTIFY = 10
 CONST_LOOKUPS = 5
 RSS_LIMIT_MB = 250.0
+CAP_SHARE_TARGET = 0.9  # Clientify requests / client-side cap, first to last write (issue 24)
 SPEEDUP_TARGET = 8.0
 PROBE_RUNS = 3  # probe checks per direction while idle (CPU: the median is judged)
 CLIENT_RATE_SHARE = 0.9  # our clients' rate limit, "slightly below" the server's
@@ -191,6 +193,37 @@ def summarize_log(api: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
             [float(e["t"]) for e in entries if e.get("status") != 429]
         ),
         "routes": dict(routes.most_common(12)),
+    }
+
+
+def write_span(entries: list[dict[str, Any]], cap: float) -> dict[str, Any]:
+    """Clientify's use of the client-side cap from the first to the last write of a run.
+
+    ``entries`` is the sandbox's own log. Every accepted request in the span counts (reads
+    between writes use the same budget); answers 429 are left out (they did nothing). The
+    share is requests / (span x cap): 1.0 means the run kept Clientify at its cap throughout.
+    """
+    accepted = [e for e in entries if e.get("status") != 429]
+    writes = [float(e["t"]) for e in accepted if classify("clientify", e) == "write"]
+    if len(writes) < 2 or cap <= 0:
+        return {"writes": len(writes), "seconds": 0.0, "requests": 0, "rps": 0.0, "share": None}
+    first, last = min(writes), max(writes)
+    seconds = last - first
+    times = sorted(float(e["t"]) for e in accepted if first <= float(e["t"]) <= last)
+    inside = len(times)
+    # n requests at the cap need (n - 1) / cap seconds between the first and the last
+    rps = (inside - 1) / seconds if seconds > 0 else 0.0
+    # Where the rest went: pauses longer than two requests at the cap (time beyond one slot).
+    gaps = [b - a for a, b in itertools.pairwise(times) if b - a > 2 / cap]
+    return {
+        "writes": len(writes),
+        "seconds": round(seconds, 2),
+        "requests": inside,
+        "rps": round(rps, 1),
+        "share": round(rps / cap, 3) if seconds > 0 else None,
+        "pauses": len(gaps),
+        "paused_s": round(sum(g - 1 / cap for g in gaps), 2),
+        "longest_pauses_s": [round(g, 3) for g in sorted(gaps, reverse=True)[:5]],
     }
 
 
@@ -538,6 +571,7 @@ def run_scenario(world: World, name: str, job: str, kind: str, changed: int = 0)
         server["max_rps_accepted"],
     )
     sc.clientify["server_calls"] = server["calls"]
+    sc.clientify["write_span"] = write_span(c_server, world.cfg.client_rate)
     sc.rows = {"factusol": len(world.client_codes()), "clientify": len(world.contact_ids())}
     status = "ok" if sc.returncode == 0 else f"FAILED (exit {sc.returncode}, log {log})"
     print(
@@ -871,6 +905,22 @@ def evaluate(scenarios: list[Scenario], naive: dict[str, Any], cfg: BenchConfig)
         )
     )
     initial = {sc.name: sc for sc in scenarios if sc.kind == "initial"}
+    if "initial f2c" in initial and cfg.client_rate:
+        span = initial["initial f2c"].clientify.get("write_span") or {}
+        share = span.get("share")
+        checks.append(
+            Check(
+                f"initial f2c: Clientify >= {CAP_SHARE_TARGET:.0%} of the client-side cap "
+                "from the first to the last write",
+                share >= CAP_SHARE_TARGET if share is not None and cfg.latency_ms > 0 else None,
+                f"{span.get('requests', 0)} requests in {span.get('seconds', 0):.1f} s = "
+                f"{span.get('rps', 0):.1f}/s vs cap {cfg.client_rate}/s"
+                + (f" = {share:.0%}" if share is not None else "")
+                + f"; {span.get('pauses', 0)} pauses of > 2 slots, {span.get('paused_s', 0)} s"
+                + ("" if cfg.latency_ms > 0 else " (latency 0: CPU-bound, not judged)"),
+                counts_only=False,
+            )
+        )
     for direction, name in (("f2c", "initial f2c"), ("c2f", "initial c2f")) if initial else ():
         base = float(naive.get(direction, {}).get("records_per_s") or 0.0)
         ours = initial[name].records_per_s if name in initial else 0.0

@@ -136,3 +136,23 @@ def test_one_edit_costs_what_it_changes_and_reaches_the_other_side(
     assert len(checks) == 2
     for check in checks:
         assert check["ok"], f"{check['name']}: {check['detail']}"
+
+
+def test_write_span_measures_the_cap_share_between_first_and_last_write() -> None:
+    bench = load_bench()
+    log = [
+        {"t": 0.0, "method": "GET", "path": "/v1/contacts/", "query": "page=1", "status": 200},
+        *(
+            {"t": 1.0 + i / 10, "method": "POST", "path": "/v1/contacts/", "status": 201}
+            for i in range(11)
+        ),
+        {"t": 1.55, "method": "POST", "path": "/v1/contacts/", "status": 429},
+        {"t": 9.0, "method": "GET", "path": "/v1/contacts/", "query": "page=2", "status": 200},
+    ]
+    span = bench.write_span(log, cap=40)
+    # 11 accepted writes over 1 s: 10 intervals of 0.1 s = 10/s, a quarter of the cap of 40/s;
+    # each interval is a pause (> 2 slots of 0.025 s), 0.075 s beyond its own slot
+    assert (span["writes"], span["seconds"], span["requests"]) == (11, 1.0, 11)
+    assert (span["rps"], span["share"]) == (10.0, 0.25)
+    assert (span["pauses"], span["paused_s"]) == (10, 0.75)
+    assert bench.write_span(log[:2], cap=40)["share"] is None  # one write: no span
