@@ -7,6 +7,7 @@ write (write.py).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from factusol_api import FactusolError
@@ -42,22 +43,21 @@ class ClientifyRun(SyncRun):
         except (FactusolError, KeyError, TypeError, ValueError):
             return None  # progress without a total
 
-    def plan_batch(self, records: list[dict[str, Any]]) -> list[Plan]:
+    def plan_batch(self, records: list[dict[str, Any]]) -> Iterator[Plan]:
+        # A generator: each contact's write starts while the next clients are decided.
         found = self.finder.batch(records)
-        plans: list[Plan] = []
         for record in records:
             plan = ClientPlan(record, record.get("code"), "create")
             rejection = self.admit(plan.key, record)
             if rejection is not None:
-                plans.append(self.rejected(plan, rejection))
+                yield self.rejected(plan, rejection)
                 continue
 
             def decide(plan: ClientPlan = plan) -> ClientPlan:
                 plan.desired, plan.issues = self.finder.read(plan.record)
                 return self.decider.plan(plan, found.index, found.entries)
 
-            plans.append(self.decide(plan, decide))
-        return plans
+            yield self.decide(plan, decide)
 
     def write(self, plan: Plan) -> None:
         assert isinstance(plan, ClientPlan)

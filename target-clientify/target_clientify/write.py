@@ -46,6 +46,7 @@ class Writer:
         self.client = run.clientify
         self.decider = decider
         self.index = run.contact_index
+        self.decisions = run.decisions
         self.ledger = run.ledger
         self.summary = run.summary
         self.link_field = run.link_field
@@ -184,19 +185,20 @@ class Writer:
                     "another contact"
                 )
             contact_id = created.get("id")
-            if contact_id is not None:
-                self.index().add(created)
-                if self.ledger is not None:
-                    clientify, _ = customer_from_contact(
-                        created, region=self.region, link_field=self.link_field
-                    )
-                    self.ledger.record(
-                        int(plan.key),
-                        contact_id,
-                        agreed_values(plan.desired, clientify),
-                        clientify_written_at=self.client.server_now(),
-                    )
-            self.decider.created(plan)
+            with self.decisions:  # indexed and no longer planned, in one step for deciding
+                if contact_id is not None:
+                    self.index().add(created)
+                self.decider.created(plan)
+            if contact_id is not None and self.ledger is not None:
+                clientify, _ = customer_from_contact(
+                    created, region=self.region, link_field=self.link_field
+                )
+                self.ledger.record(
+                    int(plan.key),
+                    contact_id,
+                    agreed_values(plan.desired, clientify),
+                    clientify_written_at=self.client.server_now(),
+                )
         self.summary.add("created")
         plan.note("create", plan.key, target_id=contact_id, diffs=changes.diffs, reason=reason)
         self.logger.info("client %s: created contact %s", plan.key, contact_id or "(dry run)")

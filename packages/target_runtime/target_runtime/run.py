@@ -4,8 +4,9 @@
 * **started at its first record** (``start``): both accounts checked, region and time zone,
   the ledger opened, then the target's own ``prepare`` hook (its finder, decider, writer);
 * per batch (``process_batch``): the link field created if missing, then the target's
-  ``plan_batch`` (find → decide, main thread, record order), then the writes on a thread pool
-  (the target's ``write`` per plan), then the plan and reject lines in record order;
+  ``plan_batch`` (find → decide, main thread, record order), each plan's write started on a
+  thread pool as soon as it is decided (the target's ``write``), then the plan and reject
+  lines in record order;
 * at the end (``finish``) or on a systemic failure (``stop``): report, history, report page,
   summary line (the last line of the output), every file and connection closed.
 
@@ -19,8 +20,7 @@ import json
 import logging
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, NoReturn
 
@@ -58,6 +58,7 @@ from target_runtime.settings import (
     factusol_client,
 )
 from target_runtime.sink import BAD_DATES, INVALID, MISSING_KEYS
+from target_runtime.writes import Writes
 
 PROGRESS_SECONDS = 30.0
 CENSUS_PAGE_SIZE = 5000  # rows of CODCLI, NIFCLI, EMACLI per call (about 400 kB)
@@ -118,6 +119,10 @@ class SyncRun(ABC):
         self.memory = RunMemory(None, run=run_id(self.started_at), dry_run=True, log=logger)
         self.received_at: float | None = None  # time.monotonic() of the batch's first record
         self._lock = threading.RLock()
+        # Held while a record is decided and while a write updates what decisions read (a
+        # created contact: in the index, no longer a planned one), so a decision never sees
+        # half of such an update. Writes start while the batch is still being decided.
+        self.decisions = threading.RLock()
         self._index: ContactIndex | None = None
         self.claims = Claims(self.link_field, self.contact_index)
         self._census: KeyIndex | None = None
@@ -133,9 +138,11 @@ class SyncRun(ABC):
         """Once, at the end of ``start``: build the finder, decider and writer."""
 
     @abstractmethod
-    def plan_batch(self, records: list[dict[str, Any]]) -> list[Plan]:
+    def plan_batch(self, records: list[dict[str, Any]]) -> Iterable[Plan]:
         """Find and decide (main thread): one plan per record, in record order; a rejected
-        record's plan carries its ``rejection``."""
+        record's plan carries its ``rejection``. Each plan's write starts when it is yielded
+        (a generator lets the batch's first writes run while the rest is decided); what a
+        write changes that decisions read is changed under ``decisions``."""
 
     @abstractmethod
     def write(self, plan: Plan) -> None:
@@ -360,7 +367,8 @@ class SyncRun(ABC):
         """``decide()``, or ``plan`` rejected with the reason it raised. A systemic API error
         stops the run; a bug met by one record rejects that record only."""
         try:
-            return decide()
+            with self.decisions:
+                return decide()
         except RecordRejected as exc:
             return self.rejected(plan, exc)
         except (ClientifyError, FactusolError):
@@ -425,8 +433,14 @@ class SyncRun(ABC):
                 self.progress.total_is_bound = True
             plans: list[Plan] = []
             try:
-                plans = self.plan_batch(records)
-                self._write_all([p for p in plans if p.rejection is None])
+                workers = self.settings.max_workers
+                with Writes(self._task, workers=workers, name=self.name) as writes:
+                    for plan in self.plan_batch(records):
+                        plans.append(plan)
+                        if plan.rejection is None:
+                            writes.submit(plan)
+                        if writes.failed:
+                            break  # what is not decided yet stays for the next run
             finally:
                 self._emit(plans)
         except TargetStop as exc:
@@ -440,36 +454,14 @@ class SyncRun(ABC):
             self.log.exception("%s: unexpected error", self.name)
             self.stop(f"{self.name}: stopped: {type(exc).__name__}: {exc}")
 
-    def _write_all(self, plans: list[Plan]) -> None:
-        """The writes on ``max_workers`` threads; plans of one group share one task."""
-        if not plans:
-            return
-        tasks: dict[object, list[Plan]] = {}
-        for plan in plans:
-            tasks.setdefault(plan.group, []).append(plan)
-        pool = ThreadPoolExecutor(
-            max_workers=min(self.settings.max_workers, len(tasks)),
-            thread_name_prefix=f"{self.name}-writer",
-        )
+    def _task(self, plan: Plan) -> None:
+        """One plan's write (a pool thread): written or refused, it is done."""
         try:
-            futures: list[Future[None]] = [pool.submit(self._task, task) for task in tasks.values()]
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        finally:
-            # After an error (or an interrupt) the records not started stay for the next run;
-            # the writes in flight finish, so no write is left without its bookkeeping.
-            pool.shutdown(wait=True, cancel_futures=True)
-        failed = next((f for f in done if f.exception() is not None), None)
-        if failed is not None:
-            failed.result()  # re-raise (a systemic error)
-
-    def _task(self, plans: list[Plan]) -> None:
-        for plan in plans:
-            try:
-                self.write(plan)
-            except RecordRejected as exc:
-                plan.rejection = exc
-            plan.done = True
-            self.progress.advance()
+            self.write(plan)
+        except RecordRejected as exc:
+            plan.rejection = exc
+        plan.done = True
+        self.progress.advance()
 
     def _emit(self, plans: list[Plan]) -> None:
         """Plan and reject lines in record order; plans never started write nothing. The
