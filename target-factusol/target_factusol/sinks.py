@@ -27,6 +27,7 @@ class FactusolRun(SyncRun):
 
     name, stream, noun = "target-factusol", "contacts", "contact"
     direction, max_retries, clientify_prefix = "Clientify -> FactuSOL", 5, "clientify_"
+    stream_completes_index = True  # a full run's contacts stream is the whole account
 
     def prepare(self) -> None:
         assert self.factusol is not None
@@ -40,6 +41,8 @@ class FactusolRun(SyncRun):
         return len(self.contact_index()) or None
 
     def plan_batch(self, records: list[dict[str, Any]]) -> list[Plan]:
+        # before any write: what the contact cache's end-of-run check compares
+        self.note_contacts(records)
         # find: each contact read once, then what the batch needs from both systems
         plans = [self._read(record) for record in records]
         batch = {item.contact_id: item.code for _, item in _live(plans)}
