@@ -312,10 +312,23 @@ class StreamCheck:
     def stale(self) -> int:
         return self._stale
 
-    def note(self, records: Iterable[Mapping[str, Any]]) -> None:
-        """Compare a batch's contacts with their cached bodies (before the run writes them)."""
+    def note(
+        self,
+        records: Iterable[Mapping[str, Any]],
+        *,
+        written_at: Mapping[int, datetime] | None = None,
+    ) -> None:
+        """Compare a batch's contacts with their cached bodies (before the run writes them).
+
+        ``written_at``: contact id -> when the sync last wrote that contact (the server's
+        time, taken after its last call; the ledger's ``clientify_written_at``). A write in
+        several calls (a PUT, then e-mails, phones: each moves ``modified``) leaves in the
+        cache the body the writer assembled, whose ``modified`` is the first call's: a stream
+        ``modified`` up to that time is the sync's own write, and the cached body holds it.
+        """
         batch = [(r.get("id"), parse_api_datetime(r.get("modified"))) for r in records]
         cached = self.index.modified_of(cid for cid, _ in batch if _is_id(cid))
+        ours = written_at or {}
         with self._lock:
             for cid, modified in batch:
                 if not _is_id(cid):
@@ -323,8 +336,10 @@ class StreamCheck:
                     continue
                 self._seen.add(cid)
                 before = parse_api_datetime(cached.get(cid))
-                if modified is None or before is None or modified > before:
-                    self._stale += 1  # not cached, unreadable, or changed since cached
+                if modified is None or before is None:
+                    self._stale += 1  # not cached, or a time that cannot be compared
+                elif modified > before and not _own_write(modified, ours.get(cid)):
+                    self._stale += 1  # changed since it was cached
                 if modified is not None and (self._newest is None or modified > self._newest):
                     self._newest = modified
 
@@ -369,6 +384,18 @@ class StreamCheck:
         finally:
             index.autocommit = True
         return "window"
+
+
+# The server's time the sync knows comes from the Date header, whole seconds (truncated): a
+# write's true ``modified`` may be up to this much later than the time recorded after it.
+DATE_HEADER_RESOLUTION = timedelta(seconds=1)
+
+
+def _own_write(modified: datetime, written_at: datetime | None) -> bool:
+    """Whether ``modified`` is no later than the sync's own last write of the contact. A third
+    party's edit within the second after that write reads as the sync's (the rule the merge
+    already applies to ``clientify_written_at``)."""
+    return written_at is not None and modified <= written_at + DATE_HEADER_RESOLUTION
 
 
 def _is_id(value: object) -> TypeGuard[int]:

@@ -312,14 +312,19 @@ class SyncRun(ABC):
                 self.log.info("indexed %d Clientify contacts", len(self._index))
             return self._index
 
-    def note_contacts(self, records: Sequence[Mapping[str, Any]]) -> None:
+    def note_contacts(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        written_at: Mapping[int, dt.datetime] | None = None,
+    ) -> None:
         """A batch of the input stream's contacts, before any is written: what the cache's
-        end-of-run check compares (ids and ``modified`` only)."""
+        end-of-run check compares (ids and ``modified`` only). ``written_at``: when the sync
+        last wrote some of them (contact id -> the ledger's ``clientify_written_at``)."""
         if self.stream_completes_index and records:
             self.contact_index()  # opened at the first batch: the check exists from then
             check = self._stream_check
             if check is not None:
-                check.note(records)
+                check.note(records, written_at=written_at)
 
     def _complete_index(self) -> None:
         """At the run's normal end: the stream's check moves the cache's watermark, or runs
