@@ -358,6 +358,22 @@ def test_a_stream_that_cannot_vouch_runs_the_skipped_window_refresh(client, rsps
     index.close()
 
 
+def test_the_syncs_own_later_write_is_not_a_change_the_cache_lacks(client, rsps, cache):
+    # A writer's PUT answers the contact (cached), then its e-mail POST moves `modified` again:
+    # the ledger's write time (taken after the last call, whole seconds) vouches for it.
+    account = after_f2c(client, rsps, cache)
+    index, check = open_streamed(client, cache)
+    moved = {**account.contacts[2], "modified": "2026-03-02T10:20:00.800000+00:00"}
+    wrote = datetime(2026, 3, 2, 10, 20, tzinfo=UTC)  # the Date header's second
+    check.note([account.contacts[0], account.contacts[1], moved], written_at={3: wrote})
+    assert check.stale == 0
+    later = {**moved, "modified": "2026-03-02T10:20:01.200000+00:00"}  # someone else's
+    check.note([later], written_at={3: wrote})
+    assert check.stale == 1
+    assert check.complete() == "window"
+    index.close()
+
+
 def test_a_run_that_stops_leaves_the_watermark_as_it_was(client, rsps, cache):
     account = after_f2c(client, rsps, cache)
     index, check = open_streamed(client, cache)
