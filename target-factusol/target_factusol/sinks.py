@@ -30,7 +30,7 @@ class FactusolRun(SyncRun):
 
     name, stream, noun = "target-factusol", "contacts", "contact"
     direction, max_retries, clientify_prefix = "Clientify -> FactuSOL", 5, "clientify_"
-    stream_completes_index = True  # a full run's contacts stream is the whole account
+    stream_completes_index = True  # a full run streams every contact of the account
 
     def prepare(self) -> None:
         assert self.factusol is not None

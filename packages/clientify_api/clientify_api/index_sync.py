@@ -1,5 +1,6 @@
 """The contact index kept current from the API: one paged scan, or a cache refreshed with
-``modified[gte]`` and checked against the account's contact count (deletions leave no trace)."""
+``modified[gte]`` and checked against the account's contact count (deletions leave no trace),
+or, for a run that streams every contact, a cache that stream completes (:class:`StreamCheck`)."""
 
 from __future__ import annotations
 

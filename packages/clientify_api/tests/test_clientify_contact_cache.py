@@ -402,4 +402,6 @@ def test_modified_of_reads_the_cached_bodies_in_batches(cache):
     assert len(found) == 1200
     assert 5000 not in found
     assert found[61] == "2026-03-01T09:01:00+01:00"
+    index._json_extract = False  # an SQLite without JSON1 (and PostgreSQL): bodies parsed here
+    assert index.modified_of([*range(1199, -1, -1), 5000]) == found
     index.close()
