@@ -8,9 +8,12 @@ written, so a dry run's plan equals the real one.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable
 from functools import partial
 from typing import Any
 
+from sync_ledger import LedgerEntry
 from target_runtime import RuntimeSink, SyncRun, TargetStop
 from target_runtime.plan import Plan
 
@@ -27,6 +30,7 @@ class FactusolRun(SyncRun):
 
     name, stream, noun = "target-factusol", "contacts", "contact"
     direction, max_retries, clientify_prefix = "Clientify -> FactuSOL", 5, "clientify_"
+    stream_completes_index = True  # a full run streams every contact of the account
 
     def prepare(self) -> None:
         assert self.factusol is not None
@@ -57,6 +61,8 @@ class FactusolRun(SyncRun):
         # decide: main thread, record order
         for plan, _ in live:
             self.decide(plan, partial(self.decider.plan, plan, found))
+        # before any write: what the contact cache's end-of-run check compares
+        self.note_contacts(records, _written_at(found.entries.values()))
         return plans
 
     def _read(self, record: dict[str, Any]) -> Plan:
@@ -74,6 +80,15 @@ class FactusolRun(SyncRun):
         super().write_report(status)
         # the report has named these deletions: later runs stay quiet about them
         self.memory.reported(self.writer.kept if self.started else ())
+
+
+def _written_at(entries: Iterable[LedgerEntry]) -> dict[int, dt.datetime]:
+    """Contact id -> when the sync last wrote it, from the batch's ledger entries."""
+    return {
+        int(e.contact_id): e.clientify_written_at
+        for e in entries
+        if e.clientify_written_at is not None and e.contact_id.isdigit()
+    }
 
 
 def _live(plans: list[Plan]) -> list[tuple[ContactPlan, Item]]:

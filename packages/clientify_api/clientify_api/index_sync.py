@@ -1,13 +1,15 @@
 """The contact index kept current from the API: one paged scan, or a cache refreshed with
-``modified[gte]`` and checked against the account's contact count (deletions leave no trace)."""
+``modified[gte]`` and checked against the account's contact count (deletions leave no trace),
+or, for a run that streams every contact, a cache that stream completes (:class:`StreamCheck`)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from clientify_api.account import AccountResources
 from clientify_api.timeutil import parse_api_datetime
@@ -17,6 +19,14 @@ if TYPE_CHECKING:  # the index loads SQLAlchemy: only a run that builds one pays
     from clientify_api.index import ContactIndex, IdentityKeys
 
 logger = logging.getLogger("clientify_api.client")
+
+# How old a kept cache's watermark may be for a run whose own stream brings it current
+# (:meth:`IndexSync.open_contact_index`). Such a run decides with the cached bodies until each
+# contact's own record arrives, so a third party's edit since the watermark is seen only at
+# that contact's batch: this bounds that blind spot. Three hours, not one: a full c2f often
+# follows the f2c that last refreshed the cache by an hour plus that f2c's own duration (the
+# hourly bench, a weekly full job after the other).
+STREAM_CACHE_MAX_AGE = timedelta(hours=3)
 
 
 class IndexSync(AccountResources):
@@ -80,6 +90,84 @@ class IndexSync(AccountResources):
             )
             return self.build_contact_index(field=field, on_page=on_page, keys=keys)
 
+    def open_contact_index(
+        self,
+        *,
+        field: str = "factusol_id",
+        cache: str | Path,
+        rescan_after: timedelta = timedelta(hours=24),
+        overlap: timedelta = timedelta(minutes=5),
+        max_age: timedelta = STREAM_CACHE_MAX_AGE,
+        stream_began_ago: timedelta = timedelta(0),
+        on_page: Callable[[PageInfo], None] | None = None,
+        keys: IdentityKeys | None = None,
+    ) -> tuple[ContactIndex, StreamCheck | None]:
+        """:meth:`load_contact_index` for a run whose input stream carries every contact.
+
+        When the cache is usable (same account and field, full scan younger than
+        ``rescan_after``, watermark younger than ``max_age``) it is opened **without** its
+        window refresh (no API call), and a :class:`StreamCheck` comes with it: the run
+        notes each contact it receives, and at its normal end the check either moves the
+        watermark (the stream showed the cache current) or runs the skipped refresh. Else
+        this is :meth:`load_contact_index` and the check is None. ``stream_began_ago``: how
+        long before this call the run began receiving its stream (see :class:`StreamCheck`).
+        """
+        where = "PostgreSQL" if _index().is_database_url(cache) else str(cache)
+        target: str | Path = str(cache) if _index().is_database_url(cache) else Path(cache)
+        try:
+            index = self._open_cache(field, target, keys)
+            try:
+                opened_at = self.server_now()
+                state = index.sync_state(self._account_fingerprint())
+                if state is None or not (
+                    opened_at - state[0] < rescan_after and opened_at - state[1] < max_age
+                ):
+                    return self._refresh(index, rescan_after, overlap, on_page), None
+            except BaseException:
+                index.close()  # release the file (and any lock) before falling back
+                raise
+        except _index().cache_errors(target) as exc:
+            logger.warning(
+                "contact cache %s not usable (%s): one full scan instead",
+                where,
+                type(exc).__name__,
+            )
+            return self.build_contact_index(field=field, on_page=on_page, keys=keys), None
+        index.autocommit = True
+        check = StreamCheck(
+            self,
+            index,
+            state=state,
+            stream_began=opened_at - stream_began_ago,
+            rescan_after=rescan_after,
+            overlap=overlap,
+            on_page=on_page,
+        )
+        logger.info(
+            "contact cache: %d contacts, refreshed %s ago: this run's stream completes it "
+            "(no window read now)",
+            len(index),
+            _ago(opened_at - state[1]),
+        )
+        return index, check
+
+    def _open_cache(self, field: str, cache: str | Path, keys: IdentityKeys | None) -> ContactIndex:
+        scope = self._account_fingerprint()
+        try:
+            opened: ContactIndex = _index().ContactIndex(
+                field=field, path=cache, scope=scope, keys=keys
+            )
+            return opened
+        except _index().damaged_cache_errors() as exc:
+            if isinstance(exc, _index().cache_errors(cache)) or not isinstance(cache, Path):
+                raise  # locked or unreachable: the caller scans on its own
+            logger.warning("contact cache %s is damaged (%s): rebuilding it", cache, exc)
+            cache.unlink(missing_ok=True)
+            index: ContactIndex = _index().ContactIndex(
+                field=field, path=cache, scope=scope, keys=keys
+            )
+            return index
+
     def _refresh_cache(
         self,
         field: str,
@@ -89,15 +177,7 @@ class IndexSync(AccountResources):
         on_page: Callable[[PageInfo], None] | None,
         keys: IdentityKeys | None,
     ) -> ContactIndex:
-        scope = self._account_fingerprint()
-        try:
-            index = _index().ContactIndex(field=field, path=cache, scope=scope, keys=keys)
-        except _index().damaged_cache_errors() as exc:
-            if isinstance(exc, _index().cache_errors(cache)) or not isinstance(cache, Path):
-                raise  # locked or unreachable: the caller scans on its own
-            logger.warning("contact cache %s is damaged (%s): rebuilding it", cache, exc)
-            cache.unlink(missing_ok=True)
-            index = _index().ContactIndex(field=field, path=cache, scope=scope, keys=keys)
+        index = self._open_cache(field, cache, keys)
         try:
             return self._refresh(index, rescan_after, overlap, on_page)
         except BaseException:
@@ -185,6 +265,147 @@ class IndexSync(AccountResources):
             index.add(contact)
             count += 1
         return count
+
+
+class StreamCheck:
+    """Whether a run's own contact stream brought a kept cache current, and the end of run.
+
+    The cache was opened without its window refresh (:meth:`IndexSync.open_contact_index`);
+    it already holds every contact the sync itself wrote (added at write time). The run
+    calls :meth:`note` with each batch's contacts **before** writing any of them: their ids
+    are kept (a set of ints: small at 100,000 contacts, never a body) and a contact newer
+    in the stream than in the cache, or not cached, makes the cache "stale". Only ids and
+    ``modified`` are compared: the index keeps API-shaped bodies, never stream records.
+
+    :meth:`complete`, at the run's normal end: a complete stream (every cached id seen,
+    Clientify's count equal to the ids seen) with nothing stale moves the watermark without
+    reading a window; anything else runs the window refresh and count check the run
+    skipped. After a crash nothing is called: the sync state stays as it was and the next
+    run reads the window as usual.
+    """
+
+    def __init__(
+        self,
+        sync: IndexSync,
+        index: ContactIndex,
+        *,
+        state: tuple[datetime, datetime],
+        stream_began: datetime,
+        rescan_after: timedelta,
+        overlap: timedelta,
+        on_page: Callable[[PageInfo], None] | None,
+    ) -> None:
+        self.index = index
+        self.full_scan_at, self.watermark = state
+        self.stream_began = stream_began
+        self._sync = sync
+        self._rescan_after, self._overlap, self._on_page = rescan_after, overlap, on_page
+        self._seen: set[int] = set()
+        self._stale = 0
+        self._newest: datetime | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def seen(self) -> int:
+        return len(self._seen)
+
+    @property
+    def stale(self) -> int:
+        return self._stale
+
+    def note(
+        self,
+        records: Iterable[Mapping[str, Any]],
+        *,
+        written_at: Mapping[int, datetime] | None = None,
+    ) -> None:
+        """Compare a batch's contacts with their cached bodies (before the run writes them).
+
+        ``written_at``: contact id -> when the sync last wrote that contact (the server's
+        time, taken after its last call; the ledger's ``clientify_written_at``). A write in
+        several calls (a PUT, then e-mails, phones: each moves ``modified``) leaves in the
+        cache the body the writer assembled, whose ``modified`` is the first call's: a stream
+        ``modified`` up to that time is the sync's own write, and the cached body holds it.
+        """
+        batch = [(r.get("id"), parse_api_datetime(r.get("modified"))) for r in records]
+        cached = self.index.modified_of(cid for cid, _ in batch if _is_id(cid))
+        ours = written_at or {}
+        with self._lock:
+            for cid, modified in batch:
+                if not _is_id(cid):
+                    self._stale += 1  # nothing to compare: the check cannot vouch for it
+                    continue
+                self._seen.add(cid)
+                before = parse_api_datetime(cached.get(cid))
+                if modified is None or before is None:
+                    self._stale += 1  # not cached, or a time that cannot be compared
+                elif modified > before and not _own_write(modified, ours.get(cid)):
+                    self._stale += 1  # changed since it was cached
+                if modified is not None and (self._newest is None or modified > self._newest):
+                    self._newest = modified
+
+    def complete(self) -> str:
+        """Bring the cache current at the run's normal end: ``"stream"`` (the watermark moved,
+        one count read) or ``"window"`` (the skipped window refresh, as at a run's start)."""
+        index, sync = self.index, self._sync
+        state = index.sync_state(sync._account_fingerprint())
+        with self._lock:
+            seen, stale, newest = len(self._seen), self._stale, self._newest
+        cached = len(index)
+        reason = None
+        if state is None:
+            reason = "its sync state was cleared meanwhile"
+        elif stale:
+            reason = f"{stale} contacts of the stream newer than cached, or not cached"
+        elif seen != cached:
+            reason = f"the stream carried {seen} of the {cached} cached contacts"
+        else:
+            total = sync.count_contacts()
+            if total is not None and total != seen:
+                reason = f"Clientify holds {total} contacts, the stream carried {seen}"
+        if reason is None and state is not None:
+            # The stream began before the tap read its first page, and every later change
+            # happened after the tap read that contact: the next refresh, from here minus
+            # the overlap, reads them. (The server's time: sync.server_now() at opening.)
+            mark = sync._watermark(self.stream_began, newest, previous=self.watermark)
+            mark = max(mark, state[1])  # another run's later refresh stays
+            index.set_sync_state(full_scan_at=state[0], watermark=mark)
+            index.commit()
+            logger.info(
+                "contact cache brought current by this run's stream: all %d contacts seen, "
+                "none newer than cached; watermark moved to %s without reading a window",
+                seen,
+                mark.isoformat(timespec="seconds"),
+            )
+            return "stream"
+        logger.info("contact cache brought current by its window refresh: %s", reason)
+        index.autocommit = False  # the refresh commits in batches, then turns it back on
+        try:
+            sync._refresh(index, self._rescan_after, self._overlap, self._on_page)
+        finally:
+            index.autocommit = True
+        return "window"
+
+
+# The server's time the sync knows comes from the Date header, whole seconds (truncated): a
+# write's true ``modified`` may be up to this much later than the time recorded after it.
+DATE_HEADER_RESOLUTION = timedelta(seconds=1)
+
+
+def _own_write(modified: datetime, written_at: datetime | None) -> bool:
+    """Whether ``modified`` is no later than the sync's own last write of the contact. A third
+    party's edit within the second after that write reads as the sync's (the rule the merge
+    already applies to ``clientify_written_at``)."""
+    return written_at is not None and modified <= written_at + DATE_HEADER_RESOLUTION
+
+
+def _is_id(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _ago(delta: timedelta) -> str:
+    minutes = max(0, int(delta.total_seconds() // 60))
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
 def _index() -> Any:

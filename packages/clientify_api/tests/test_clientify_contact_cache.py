@@ -257,3 +257,151 @@ def test_a_cache_written_before_sqlalchemy_is_read_and_rebuilt_once(tmp_path):
     again = ContactIndex(path=path)
     assert [c["id"] for c in again.by_factusol_id(20)] == [2]  # kept from now on
     again.close()
+
+
+# ---------------------------------------------------------------- a stream that completes it
+
+
+def reads(rsps) -> list[str]:
+    """The GET /contacts/ calls so far: "count" (page_size=1) or the window sent ("scan")."""
+    out = []
+    for call in rsps.calls:
+        query = parse_qs(urlsplit(call.request.url).query)
+        if query.get("page_size") == ["1"]:
+            out.append("count")
+        else:
+            out.append(query.get("modified[gte]", ["scan"])[0])
+    return out
+
+
+def after_f2c(client, rsps, cache) -> FakeAccount:
+    """A cache refreshed an hour ago, then a run that created contact 3 and added its body."""
+    account = FakeAccount(rsps, [contact(1, "10"), contact(2)])
+    load(client, cache).close()
+    created = contact(3, "30", modified="2026-03-02T10:20:00+00:00")
+    account.contacts.append(created)
+    index = load(client, cache)
+    index.add(created)
+    index.close()
+    account.server_now = SERVER_NOW + timedelta(hours=1)
+    rsps.calls.reset()
+    return account
+
+
+def open_streamed(client, cache):
+    client.count_contacts()  # what start() does first: learns the server's time
+    index, check = client.open_contact_index(cache=cache)
+    return index, check
+
+
+def test_a_complete_stream_moves_the_watermark_without_reading_a_window(client, rsps, cache):
+    account = after_f2c(client, rsps, cache)
+    index, check = open_streamed(client, cache)
+    assert check is not None
+    assert reads(rsps) == ["count"]  # start()'s own call: no window at opening
+    assert [c["id"] for c in index.by_factusol_id("30")] == [3]
+    check.note(account.contacts[:2])
+    check.note([account.contacts[2], account.contacts[0]])  # a contact twice: one id
+    assert check.complete() == "stream"
+    assert reads(rsps) == ["count", "count"]  # the end's count check only
+    index.close()
+    # The watermark is the opening's server time: the next window starts there (- 5 min).
+    state = ContactIndex(path=cache, scope=client.account_fingerprint())
+    assert state.sync_state(client.account_fingerprint())[1] == SERVER_NOW + timedelta(hours=1)
+    state.close()
+
+
+def test_the_watermark_starts_when_the_stream_began(client, rsps, cache):
+    account = after_f2c(client, rsps, cache)
+    client.count_contacts()
+    index, check = client.open_contact_index(cache=cache, stream_began_ago=timedelta(minutes=7))
+    check.note(account.contacts)
+    check.complete()
+    state = index.sync_state(client.account_fingerprint())
+    assert state[1] == SERVER_NOW + timedelta(hours=1) - timedelta(minutes=7)
+    index.close()
+
+
+@pytest.mark.parametrize(
+    "why",
+    ["stale", "not cached", "missing", "count", "no modified"],
+)
+def test_a_stream_that_cannot_vouch_runs_the_skipped_window_refresh(client, rsps, cache, why):
+    account = after_f2c(client, rsps, cache)
+    index, check = open_streamed(client, cache)
+    stream = [dict(c) for c in account.contacts]
+    if why == "stale":  # edited after the cache read it
+        stream[1] = contact(2, "20", modified="2026-03-02T10:40:00+00:00")
+        account.contacts[1] = stream[1]
+    elif why == "not cached":  # created elsewhere, read by the tap
+        stream.append(contact(4, modified="2026-03-02T10:50:00+00:00"))
+        account.contacts.append(stream[-1])
+    elif why == "missing":  # a cached contact the stream did not carry (an incremental run)
+        del stream[0]
+    elif why == "count":  # Clientify holds a contact neither the stream nor the cache has
+        account.contacts.append(contact(5, modified="2026-03-01T09:00:00+01:00"))
+    else:
+        stream[0] = {**stream[0], "modified": None}
+    check.note(stream)
+    assert check.complete() == "window"
+    window = [r for r in reads(rsps) if r != "count"]
+    if why == "count":
+        # the window finds nothing new, the count still differs: a full scan, as at a start
+        assert window == ["2026-03-02T09:55:00Z", "scan"]
+        assert 5 in index
+    else:
+        assert window == ["2026-03-02T09:55:00Z"]  # the refresh the opening skipped
+    if why == "stale":
+        assert [c["id"] for c in index.by_factusol_id("20")] == [2]
+    state = index.sync_state(client.account_fingerprint())
+    assert state[1] == SERVER_NOW + timedelta(hours=1)  # that refresh's own start
+    index.close()
+
+
+def test_the_syncs_own_later_write_is_not_a_change_the_cache_lacks(client, rsps, cache):
+    # A writer's PUT answers the contact (cached), then its e-mail POST moves `modified` again:
+    # the ledger's write time (taken after the last call, whole seconds) vouches for it.
+    account = after_f2c(client, rsps, cache)
+    index, check = open_streamed(client, cache)
+    moved = {**account.contacts[2], "modified": "2026-03-02T10:20:00.800000+00:00"}
+    wrote = datetime(2026, 3, 2, 10, 20, tzinfo=UTC)  # the Date header's second
+    check.note([account.contacts[0], account.contacts[1], moved], written_at={3: wrote})
+    assert check.stale == 0
+    later = {**moved, "modified": "2026-03-02T10:20:01.200000+00:00"}  # someone else's
+    check.note([later], written_at={3: wrote})
+    assert check.stale == 1
+    assert check.complete() == "window"
+    index.close()
+
+
+def test_a_run_that_stops_leaves_the_watermark_as_it_was(client, rsps, cache):
+    account = after_f2c(client, rsps, cache)
+    index, check = open_streamed(client, cache)
+    check.note(account.contacts)
+    index.add(contact(2, "20", modified="2026-03-02T11:01:00+00:00"))  # a write of the run
+    index.close()  # stopped: complete() never called
+    rsps.calls.reset()
+    load(client, cache).close()  # the next run, without a stream to complete it
+    assert [r for r in reads(rsps) if r != "count"] == ["2026-03-02T09:55:00Z"]
+
+
+def test_an_old_watermark_or_cache_refreshes_at_opening(client, rsps, cache):
+    after_f2c(client, rsps, cache)
+    client.count_contacts()
+    index, check = client.open_contact_index(cache=cache, max_age=timedelta(minutes=30))
+    assert check is None  # refreshed now, as load_contact_index does
+    assert [r for r in reads(rsps) if r != "count"] == ["2026-03-02T09:55:00Z"]
+    index.close()
+
+
+def test_modified_of_reads_the_cached_bodies_in_batches(cache):
+    index = ContactIndex(path=cache)
+    for cid in range(1200):
+        index.add(contact(cid, modified=f"2026-03-01T09:{cid % 60:02d}:00+01:00"))
+    found = index.modified_of([*range(1199, -1, -1), 5000])
+    assert len(found) == 1200
+    assert 5000 not in found
+    assert found[61] == "2026-03-01T09:01:00+01:00"
+    index._json_extract = False  # an SQLite without JSON1 (and PostgreSQL): bodies parsed here
+    assert index.modified_of([*range(1199, -1, -1), 5000]) == found
+    index.close()

@@ -31,6 +31,7 @@ from clientify_api import (
     ContactIndex,
     PageInfo,
 )
+from clientify_api.index_sync import StreamCheck
 from customer_sync import (
     IDENTITY_KEYS,
     FieldIssue,
@@ -75,6 +76,10 @@ class SyncRun(ABC):
     clientify_prefix: ClassVar[str] = ""  # clientify_ : clientify_api_key, ...
     factusol_prefix: ClassVar[str] = ""  # factusol_ : factusol_password, ...
     factusol_required: ClassVar[bool] = True
+    # The input stream is every contact of the account (a full run of tap-clientify): the
+    # kept contact cache opens without its window refresh and the stream completes it.
+    stream_completes_index: ClassVar[bool] = False
+    _stream_check: StreamCheck | None = None  # set by contact_index() when it does so
 
     def __init__(self, config: Mapping[str, Any], logger: logging.Logger) -> None:
         self.config = dict(config)
@@ -292,6 +297,18 @@ class SyncRun(ABC):
                     "indexing Clientify contacts (%s)",
                     f"cache {cache}" if cache else "one paged scan",
                 )
+                if cache and self.stream_completes_index and not self.dry_run:
+                    # a dry run adds nothing to the cache: its stream cannot complete it
+                    self._index, self._stream_check = self.clientify.open_contact_index(
+                        field=self.link_field,
+                        keys=IDENTITY_KEYS,
+                        cache=cache,
+                        rescan_after=self.settings.index_rescan,
+                        stream_began_ago=dt.datetime.now(dt.UTC) - self.started_at,
+                        on_page=progress,
+                    )
+                    self.log.info("indexed %d Clientify contacts", len(self._index))
+                    return self._index
                 self._index = self.clientify.load_contact_index(
                     field=self.link_field,
                     keys=IDENTITY_KEYS,  # the matching rule's own NIF and e-mail keys
@@ -301,6 +318,35 @@ class SyncRun(ABC):
                 )
                 self.log.info("indexed %d Clientify contacts", len(self._index))
             return self._index
+
+    def note_contacts(
+        self,
+        records: Sequence[Mapping[str, Any]],
+        written_at: Mapping[int, dt.datetime] | None = None,
+    ) -> None:
+        """A batch of the input stream's contacts, before any is written: what the cache's
+        end-of-run check compares (ids and ``modified`` only). ``written_at``: when the sync
+        last wrote some of them (contact id -> the ledger's ``clientify_written_at``)."""
+        if self.stream_completes_index and records:
+            self.contact_index()  # opened at the first batch: the check exists from then
+            check = self._stream_check
+            if check is not None:
+                check.note(records, written_at=written_at)
+
+    def _complete_index(self) -> None:
+        """At the run's normal end: the stream's check moves the cache's watermark, or runs
+        the window refresh it skipped. Never fails the run: the next one reads the window."""
+        with self._lock:
+            check, self._stream_check = self._stream_check, None
+        if check is None:
+            return
+        try:
+            check.complete()
+        except Exception as exc:  # the writes are done; the cache is only left behind
+            self.log.warning(
+                "contact cache not brought current (%s): the next run reads its window",
+                type(exc).__name__,
+            )
 
     def census(self) -> KeyIndex:
         """FactuSOL's clients by NIF and e-mail identity (how many share a key): one keyset
@@ -554,6 +600,7 @@ class SyncRun(ABC):
         """End of input: report, summary line, and the reject-ratio verdict."""
         if self.finished:
             return
+        self._complete_index()  # rejected records leave the cache as sound as any
         summary, limit = self.summary, self.settings.max_reject_ratio
         if summary.processed and summary.reject_ratio > limit:
             self.stop(
@@ -570,6 +617,7 @@ class SyncRun(ABC):
                 if index is not None:
                     index.close()  # a cache file keeps what this run wrote
             self._census = self._streamed = self._index = None
+            self._stream_check = None  # a stopped run: the sync state stays as it was
         self.close_own()
         if self.ledger is not None:
             self.ledger.close()
