@@ -121,7 +121,10 @@ class MarkingValidator(BaseJSONSchemaValidator):
 class RuntimeSink(BatchSink):
     """Batches one stream's records (deduplicated by key, the last one wins) for the run."""
 
-    MAX_SIZE_DEFAULT = 500
+    # Each batch reads what it needs in one call per system (F_CLI rows by code, ledger
+    # entries): 1,000 records per batch keep those reads within one paged scan's count, so a
+    # full run plus its census and markers stays within one scan of each system + 10.
+    MAX_SIZE_DEFAULT = 1000
 
     def __init__(
         self,
