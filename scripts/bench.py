@@ -89,6 +89,7 @@ CONST_WRITES = 5
 LINK_WRITES_CLIENTIFY = 10
 CONST_LOOKUPS = 5
 RSS_LIMIT_MB = 250.0
+RSS_FLAT_SHARE = 1.25  # each plugin's peak at this N within 25 % of its peak in the --compare run
 CAP_SHARE_TARGET = 0.9  # Clientify requests / client-side cap, first to last write (issue 24)
 SPEEDUP_TARGET = 8.0
 PROBE_RUNS = 3  # probe checks per direction while idle (CPU: the median is judged)
@@ -1044,6 +1045,8 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         other = json.loads(cfg.compare.read_text(encoding="utf-8"))
     checks = evaluate(scenarios, naive, cfg)
     checks += polls_checks(idle, probes, one_edit, sc_dicts, other)
+    if other is not None:
+        checks += flatness_checks(sc_dicts, other, cfg.records)
     results = {
         "config": {
             **dataclasses.asdict(cfg),
@@ -1091,6 +1094,37 @@ def polls_checks(
             out += bench_polls.edit_checks(sc["name"], calls, int(sc["changed"]), held)
     # CPU and timing lines are reported, never asserted by tests/bench.
     return [Check(n, ok, d, counts_only="CPU" not in n) for n, ok, d in out]
+
+
+def peak_rss(scenarios: list[dict[str, Any]]) -> dict[str, float]:
+    """Each process's highest RSS over the scenarios (MB), by process name."""
+    peaks: dict[str, float] = {}
+    for sc in scenarios:
+        for name, mb in (sc.get("rss_mb") or {}).items():
+            peaks[name] = max(peaks.get(name, 0.0), float(mb))
+    return peaks
+
+
+def flatness_checks(
+    scenarios: list[dict[str, Any]], other: dict[str, Any], records: int
+) -> list[Check]:
+    """Each plugin's peak RSS here within RSS_FLAT_SHARE of its peak in the other run."""
+    ours, theirs = peak_rss(scenarios), peak_rss(other.get("scenarios") or [])
+    n = other.get("config", {}).get("records")
+    checks = []
+    for name in sorted(set(ours) & set(theirs)):
+        if not name.startswith(("tap-", "target-")) or not theirs[name]:
+            continue
+        ratio = ours[name] / theirs[name]
+        checks.append(
+            Check(
+                f"{name}: peak RSS within {RSS_FLAT_SHARE - 1:.0%} of its peak at N={n}",
+                ratio <= RSS_FLAT_SHARE,
+                f"{ours[name]:.0f} MB at N={records} vs {theirs[name]:.0f} MB = {ratio:.2f}x",
+                counts_only=False,
+            )
+        )
+    return checks
 
 
 def _per(value: int, records: int) -> str:

@@ -156,3 +156,19 @@ def test_write_span_measures_the_cap_share_between_first_and_last_write() -> Non
     assert (span["rps"], span["share"]) == (10.0, 0.25)
     assert (span["pauses"], span["paused_s"]) == (10, 0.75)
     assert bench.write_span(log[:2], cap=40)["share"] is None  # one write: no span
+
+
+def test_flatness_compares_each_plugins_peak_with_the_other_run() -> None:
+    bench = load_bench()
+    here = [
+        {"rss_mb": {"meltano": 240.0, "tap-factusol": 120.0, "target-factusol": 130.0}},
+        {"rss_mb": {"target-factusol": 160.0}},
+    ]
+    there = {
+        "config": {"records": 10000},
+        "scenarios": [{"rss_mb": {"tap-factusol": 100.0, "target-factusol": 120.0}}],
+    }
+    checks = {c.name.split(":")[0]: c for c in bench.flatness_checks(here, there, 100000)}
+    assert set(checks) == {"tap-factusol", "target-factusol"}  # meltano: only the 250 MB line
+    assert checks["tap-factusol"].ok  # 1.20x
+    assert not checks["target-factusol"].ok  # 160 / 120 = 1.33x
