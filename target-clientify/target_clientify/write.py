@@ -8,6 +8,7 @@ must not read as a user's change on the next run).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -54,6 +55,7 @@ class Writer:
         self.region = run.region
         self.dry_run = run.dry_run
         self.logger = run.log
+        self.lines = run.lines  # per-record lines: the first few at their level, then DEBUG
         self.warn = run.warn
         self.memory = run.memory
 
@@ -162,8 +164,13 @@ class Writer:
             target_id=contact_id,
             reason=f"deleted in Clientify: not re-created; {relink}",
         )
-        self.logger.info(
-            "client %s: contact %s was deleted in Clientify: not re-created", code, contact_id
+        self.lines.log(
+            "kept deletion",
+            logging.INFO,
+            "client %s: contact %s was deleted in Clientify: not re-created",
+            code,
+            contact_id,
+            where="every one is a kept_deleted line of the plan file",
         )
 
     # ------------------------------------------------------------------ create
@@ -201,7 +208,8 @@ class Writer:
                 )
         self.summary.add("created")
         plan.note("create", plan.key, target_id=contact_id, diffs=changes.diffs, reason=reason)
-        self.logger.info("client %s: created contact %s", plan.key, contact_id or "(dry run)")
+        # one line per record: DEBUG (the plan file and the progress lines say it at INFO)
+        self.logger.debug("client %s: created contact %s", plan.key, contact_id or "(dry run)")
 
     def _post(self, plan: ClientPlan, body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
         """POST the contact; a unique value refused (409 on a duplicate NIF, for some accounts)
@@ -241,7 +249,7 @@ class Writer:
             written="clientify",
             target_id=contact.get("id"),
             summary=self.summary,
-            logger=self.logger,
+            logger=self.lines,
         )
         current = contact
         if not changes.is_noop and not self.dry_run:
@@ -257,7 +265,7 @@ class Writer:
         plan.note(
             action, plan.key, target_id=contact.get("id"), diffs=changes.diffs, reason=plan.how
         )
-        self.logger.info(
+        self.logger.debug(
             "client %s: %s contact %s (%s)",
             plan.key,
             "linked" if action == "link" else "updated",

@@ -29,7 +29,7 @@ from sync_ledger import LedgerEntry
 from target_runtime import SyncRun
 from target_runtime.matching import match_contact
 
-from target_factusol.markers import MARKER_QUERY, markers_by_contact
+from target_factusol.markers import MarkerView, load_markers
 
 
 @dataclass
@@ -178,13 +178,16 @@ class Finder:
             self.match_keys, nif, emails, *holders, self_key=item.contact_id, confirm=confirm
         )
 
-    def markers(self) -> dict[int, list[int]]:
+    def markers(self) -> MarkerView:
+        """Creation markers by contact: F_CLI's (read in keyset pages once per run, only when
+        a batch has contacts without a link, kept in a temporary file) and this run's."""
         with self._lock:
             if self._markers is None:
-                # One query per run, only when a batch has contacts without a link.
-                self._markers = markers_by_contact(self.fs.query(MARKER_QUERY))
-                self.log.info("creation markers found for %d contacts", len(self._markers))
-            return self._markers
+                index = load_markers(self.fs)
+                self._marker_index = index
+                self._markers = {}  # markers written in this run (note_marker)
+                self.log.info("creation markers found for %d contacts", len(index))
+            return MarkerView(self._marker_index, self._markers)
 
     def note_marker(self, contact_id: int, code: int) -> None:
         with self._lock:

@@ -11,6 +11,7 @@ twice.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from typing import Any
@@ -63,6 +64,7 @@ class Writer:
         self.tag = run.settings.tag or ""
         self.dry_run = run.dry_run
         self.log = run.log
+        self.lines = run.lines  # per-record lines: the first few at their level, then DEBUG
         self.warn = run.warn
         self.run = run  # run.received_at: when the batch's first record arrived
         self.memory = run.memory
@@ -123,7 +125,14 @@ class Writer:
         with self._kept_lock:
             self.kept.append(code)
         self.summary.add("kept_deleted")
-        self.log.info("contact %s: client %s was deleted in FactuSOL; kept", item.contact_id, code)
+        self.lines.log(
+            "kept deletion",
+            logging.INFO,
+            "contact %s: client %s was deleted in FactuSOL; kept",
+            item.contact_id,
+            code,
+            where="every one is a kept_deleted line of the plan file",
+        )
         plan.note(
             "kept_deleted",
             plan.key,
@@ -161,7 +170,7 @@ class Writer:
         assert plan.merge is not None
         item, code, merge = _item(plan), plan.code, plan.merge
         note_conflicts(
-            plan, merge, written="factusol", target_id=code, summary=self.summary, logger=self.log
+            plan, merge, written="factusol", target_id=code, summary=self.summary, logger=self.lines
         )
         changes = client_changes(plan.row, merge.desired("factusol"), region=self.region)
         self.warn(plan.key, changes.issues, "FactuSOL")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 __all__ = ["ProgressMeter"]
 
@@ -25,7 +25,8 @@ class ProgressMeter:
     """Counts records as they are done and logs one line every ``interval`` seconds.
 
     Thread-safe (writer threads call :meth:`advance`). ``clock`` is injectable so tests never
-    wait on the wall clock. Logs nothing on runs shorter than one interval.
+    wait on the wall clock. Logs nothing on runs shorter than one interval. ``counts`` (e.g.
+    the run's created/updated/rejected so far) is appended to each line.
     """
 
     def __init__(
@@ -37,6 +38,7 @@ class ProgressMeter:
         total_is_bound: bool = False,
         interval: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        counts: Callable[[], Mapping[str, int]] | None = None,
     ) -> None:
         self._log = logger
         self.noun = noun
@@ -44,6 +46,7 @@ class ProgressMeter:
         self.total_is_bound = total_is_bound  # ``total`` is an upper bound, not the count
         self.interval = interval
         self._clock = clock
+        self._counts = counts  # outcomes so far (created, rejected, ...), named in each line
         self._lock = threading.Lock()
         self._started = clock()
         self._last = self._started
@@ -73,4 +76,7 @@ class ProgressMeter:
         if self.total and rate > 0 and self.done < self.total:
             about = "at most" if self.total_is_bound else "about"
             text += f", {about} {_duration((self.total - self.done) / rate)} left"
+        counts = self._counts() if self._counts is not None else {}
+        if counts:
+            text += "; " + ", ".join(f"{n:,} {name}" for name, n in counts.items())
         return text

@@ -251,6 +251,27 @@ def test_progress_lines_at_a_steady_interval_with_rate_and_time_left(caplog):
     assert caplog.messages[-1] == "progress: 10 records, 5.0/s"
 
 
+def test_progress_lines_name_the_counts_so_far(caplog):
+    import logging
+
+    from customer_sync import ProgressMeter
+
+    now = [0.0]
+    counts = {"created": 1200, "rejected": 3}
+    meter = ProgressMeter(
+        logging.getLogger("t"), noun="contacts", interval=30, clock=lambda: now[0],
+        counts=lambda: counts,
+    )  # fmt: skip
+    caplog.set_level(logging.INFO)
+    now[0] = 30.0
+    meter.advance(1203)
+    assert caplog.messages == ["progress: 1,203 contacts, 40.1/s; 1,200 created, 3 rejected"]
+    counts.clear()  # nothing counted yet: the line names no counts
+    now[0] = 60.0
+    meter.advance(1)
+    assert caplog.messages[-1] == "progress: 1,204 contacts, 20.1/s"
+
+
 def test_a_lone_surrogate_is_written_escaped_not_a_crash(tmp_path):
     rejects = RejectWriter(tmp_path / "r.jsonl")
     rejects.reject("s", {"id": 1, "name": "a\ud800b"}, reason="r", key=1, schema={})

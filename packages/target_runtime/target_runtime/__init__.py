@@ -9,6 +9,7 @@ from target_runtime import crash
 from target_runtime.claims import Claims
 from target_runtime.dates import factusol_time
 from target_runtime.errors import TargetStop
+from target_runtime.lines import RecordLines
 from target_runtime.notes import note_conflicts
 from target_runtime.plan import Plan
 from target_runtime.run import SyncRun
@@ -32,6 +33,7 @@ __all__ = [
     "POLICIES",
     "Claims",
     "Plan",
+    "RecordLines",
     "RunSettings",
     "RuntimeSink",
     "RuntimeTarget",

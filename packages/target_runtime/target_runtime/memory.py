@@ -19,12 +19,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import tempfile
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from customer_records import history_source, prune_files
+from customer_records.retention import STORE_SUFFIXES
+from customer_records.retention import _line_time as line_time  # the one dating rule
 from sync_ledger import CustomerHistory, HistoryEvent, JobLock, JobLockHeld, Mark, SyncLedger
 from sync_report import render_report_page
 from sync_report.customers import CUSTOMER_DIR
@@ -118,14 +121,57 @@ class RunMemory:
         return render_report_page(output_dir, timezone=timezone, history=source)
 
     def prune(self, files: Iterable[Path], *, days: int, page_dir: Path) -> tuple[int, int, int]:
-        """Retention: (files deleted, lines trimmed, history rows dropped)."""
+        """Retention: (files deleted, lines trimmed, history rows dropped). The JSON-lines
+        files (the reject file accumulates) are read line by line, never whole."""
+        if days < 1:
+            raise ValueError("retention must be at least one day")
         pages = list((page_dir / CUSTOMER_DIR).glob("*.html"))
-        result = prune_files([*files, *pages], days=days)
+        named = {Path(p) for p in files}
+        lines = sorted(p for p in named if p.suffix == ".jsonl")
+        result = prune_files([*(named - set(lines)), *pages], days=days)
+        deleted, trimmed = len(result.deleted_files), result.trimmed_lines
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+        for path in lines:
+            if not path.is_file() or path.is_symlink() or path.name.endswith(STORE_SUFFIXES):
+                continue
+            if dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC) < cutoff:
+                path.unlink(missing_ok=True)
+                deleted += 1
+            else:
+                trimmed += trim_lines(path, cutoff)
         dropped = 0
         if self.history is not None and not self.dry_run:
             cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
             dropped = self.history.prune(older_than=cutoff)
-        return len(result.deleted_files), result.trimmed_lines, dropped
+        return deleted, trimmed, dropped
+
+
+def trim_lines(path: Path, cutoff: dt.datetime) -> int:
+    """Drop the lines of a JSON-lines file dated before ``cutoff`` (undated lines stay), as
+    ``customer_records.prune_files`` does, streaming: one pass counts, a second writes the kept
+    lines to a private file that replaces ``path`` atomically. Returns the lines dropped."""
+
+    def old(line: str) -> bool:
+        when = line_time(line)
+        return when is not None and when < cutoff
+
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        dropped = sum(1 for line in fh if old(line))
+    if not dropped:
+        return 0
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with (
+            os.fdopen(fd, "w", encoding="utf-8") as out,
+            path.open(encoding="utf-8", errors="replace") as fh,
+        ):
+            out.writelines(line for line in fh if not old(line))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dropped
 
 
 def history_of_plan(

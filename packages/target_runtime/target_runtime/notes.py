@@ -7,11 +7,14 @@ from typing import Literal
 
 from customer_sync import FieldDiff, MergeResult, RunSummary
 
+from target_runtime.lines import RecordLines
 from target_runtime.plan import Plan
 
 Side = Literal["factusol", "clientify"]
 _NAMES = {"factusol": "FactuSOL", "clientify": "Clientify"}
 _NOUNS = {"factusol": "client", "clientify": "contact"}  # a record of each side
+_CONFLICT = "conflict: %s %s, %s %s, field %s: %s wins (%s)"
+_IN_PLAN = "every one is a conflict line of the plan file"
 
 
 def note_conflicts(
@@ -21,9 +24,11 @@ def note_conflicts(
     written: Side,
     target_id: object,
     summary: RunSummary,
-    logger: logging.Logger,
+    logger: logging.Logger | RecordLines,
 ) -> None:
     """Note the merge's conflicts on ``plan``; ``written`` is the side this target writes.
+    With ``logger`` a run's ``RecordLines`` (``SyncRun.lines``), the first conflict lines are
+    warnings and the rest DEBUG (every one is a plan line).
 
     Without a ledger entry there is no base to tell who changed: when the side the record comes
     from wins, its value is simply applied, which is no conflict to report.
@@ -36,16 +41,11 @@ def note_conflicts(
         side = _NAMES["factusol" if m.winner == "factusol" else "clientify"]
         rule = "no ledger entry yet" if m.rule == "no-ledger" else "changed on both sides"
         before = m.factusol if written == "factusol" else m.clientify
-        logger.warning(
-            "conflict: %s %s, %s %s, field %s: %s wins (%s)",
-            _NOUNS[source],
-            plan.key,
-            _NOUNS[written],
-            target_id,
-            m.field,
-            side,
-            rule,
-        )
+        args = (_NOUNS[source], plan.key, _NOUNS[written], target_id, m.field, side, rule)
+        if isinstance(logger, RecordLines):
+            logger.log("conflict", logging.WARNING, _CONFLICT, *args, where=_IN_PLAN)
+        else:
+            logger.warning(_CONFLICT, *args)
         plan.note(
             "conflict",
             plan.key,

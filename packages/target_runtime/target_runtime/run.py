@@ -50,6 +50,7 @@ from sync_ledger import HistoryEvent, SyncLedger, open_ledger
 
 from target_runtime.claims import Claims
 from target_runtime.errors import TargetStop
+from target_runtime.lines import RecordLines
 from target_runtime.memory import RunMemory, history_of_plan, job_lock, run_id
 from target_runtime.plan import Plan
 from target_runtime.settings import (
@@ -113,7 +114,10 @@ class SyncRun(ABC):
         self.plan_file = PlanWriter(settings.plan_file)
         self.plan_file.truncate()
         self.rejects = RejectWriter(settings.reject_file)
-        self.progress = ProgressMeter(logger, noun=self.stream, interval=PROGRESS_SECONDS)
+        self.progress = ProgressMeter(
+            logger, noun=self.stream, interval=PROGRESS_SECONDS, counts=self._progress_counts
+        )
+        self.lines = RecordLines(logger)  # per-record lines: a few at their level, then DEBUG
         self.ledger: SyncLedger | None = None
         self.started = False
         self.finished = False
@@ -401,12 +405,24 @@ class SyncRun(ABC):
         self.warn(key, [FieldIssue(n, "is not a valid date-time") for n in bad_dates], "unknown")
         return None
 
+    def _progress_counts(self) -> dict[str, int]:
+        """The outcomes so far, for the progress lines (records are logged at DEBUG)."""
+        return {name: n for name, n in self.summary.counts.items() if n}
+
     def warn(self, key: object, issues: Sequence[FieldIssue], consequence: str) -> None:
         for issue in issues:
             self.summary.add("warnings")
             # field and problem only: the value itself is personal data
-            self.log.warning(
-                "%s %s: %s: %s (%s)", self.noun, key, issue.field, issue.problem, consequence
+            self.lines.log(
+                "field warning",
+                logging.WARNING,
+                "%s %s: %s: %s (%s)",
+                self.noun,
+                key,
+                issue.field,
+                issue.problem,
+                consequence,
+                where="counted in the progress lines and the report",
             )
 
     def decide(self, plan: Plan, decide: Callable[[], Plan]) -> Plan:
@@ -434,7 +450,15 @@ class SyncRun(ABC):
         rejection = plan.rejection
         assert rejection is not None
         self.summary.add("rejected")
-        self.log.error("%s %s rejected: %s", self.noun, plan.key, rejection.reason)
+        self.lines.log(
+            "reject",
+            logging.ERROR,
+            "%s %s rejected: %s",
+            self.noun,
+            plan.key,
+            rejection.reason,
+            where=f"every one is in {self.settings.reject_file}",
+        )
         self.rejects.reject(
             self.stream,
             plan.record,
