@@ -29,7 +29,7 @@ from sync_ledger import LedgerEntry
 from target_runtime import SyncRun
 from target_runtime.matching import match_contact
 
-from target_factusol.markers import MarkerView, load_markers
+from target_factusol.markers import MarkerIndex, MarkerView, load_markers
 
 
 @dataclass
@@ -75,7 +75,8 @@ class Finder:
         self.match_keys = list(run.settings.match_keys)
         self.log = run.log
         self._lock = threading.RLock()
-        self._markers: dict[int, list[int]] | None = None
+        self._markers: dict[int, list[int]] | None = None  # this run's, once F_CLI's are read
+        self._marker_index: MarkerIndex | None = None  # F_CLI's, in a temporary file
 
     # ------------------------------------------------------------------ one contact
 
@@ -187,7 +188,15 @@ class Finder:
                 self._marker_index = index
                 self._markers = {}  # markers written in this run (note_marker)
                 self.log.info("creation markers found for %d contacts", len(index))
+            assert self._marker_index is not None
             return MarkerView(self._marker_index, self._markers)
+
+    def close(self) -> None:
+        """Release the markers' temporary file."""
+        with self._lock:
+            if self._marker_index is not None:
+                self._marker_index.close()
+            self._marker_index = self._markers = None
 
     def note_marker(self, contact_id: int, code: int) -> None:
         with self._lock:

@@ -76,6 +76,10 @@ class FactusolRun(SyncRun):
         assert isinstance(plan, ContactPlan)
         self.writer.apply(plan)
 
+    def close_own(self) -> None:
+        if hasattr(self, "finder"):
+            self.finder.close()
+
     def write_report(self, status: str) -> None:
         super().write_report(status)
         # the report has named these deletions: later runs stay quiet about them

@@ -642,6 +642,7 @@ class SyncRun(ABC):
                     index.close()  # a cache file keeps what this run wrote
             self._census = self._streamed = self._index = None
             self._stream_check = None  # a stopped run: the sync state stays as it was
+            self.claims.close()
         self.close_own()
         if self.ledger is not None:
             self.ledger.close()
