@@ -1,9 +1,10 @@
 """Per-record log lines, capped: the first few of each kind at their level, the rest at DEBUG.
 
-A run of 100,000 records wrote one line per rejection, conflict, field warning and creation,
-each relayed by Meltano. What they say is kept elsewhere (the reject file, the plan file, the
-report's counters, the progress lines), so after ``limit`` lines of one kind the run says once
-that the next ones go to DEBUG (``--log-level=debug`` shows every one).
+A run of 100,000 records wrote one line per rejection, conflict and creation, each relayed
+by Meltano. What they say is kept elsewhere (the reject file, the plan file, the report's
+counters, the progress lines), so after ``limit`` lines of one kind the run says once that the
+next ones go to DEBUG (``--log-level=debug`` shows every one). Field warnings do not go
+through here: no file but the log names the field left out.
 """
 
 from __future__ import annotations
