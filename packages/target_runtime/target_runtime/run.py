@@ -29,11 +29,8 @@ from clientify_api import (
     ClientifyCustomFieldError,
     ClientifyError,
     ContactIndex,
-    PageInfo,
 )
-from clientify_api.index_sync import StreamCheck
 from customer_sync import (
-    IDENTITY_KEYS,
     FieldIssue,
     KeyIndex,
     PlanWriter,
@@ -50,6 +47,7 @@ from sync_ledger import HistoryEvent, SyncLedger, open_ledger
 
 from target_runtime.claims import Claims
 from target_runtime.errors import TargetStop
+from target_runtime.finds import SharedFinds
 from target_runtime.lines import RecordLines
 from target_runtime.memory import RunMemory, history_of_plan, job_lock, run_id
 from target_runtime.plan import Plan
@@ -63,10 +61,9 @@ from target_runtime.sink import BAD_DATES, INVALID, MISSING_KEYS
 from target_runtime.writes import Writes
 
 PROGRESS_SECONDS = 30.0
-CENSUS_PAGE_SIZE = 5000  # rows of CODCLI, NIFCLI, EMACLI per call (about 400 kB)
 
 
-class SyncRun(ABC):
+class SyncRun(SharedFinds, ABC):
     """Everything one run shares across batches and sinks."""
 
     name: ClassVar[str]  # target-clientify
@@ -77,10 +74,6 @@ class SyncRun(ABC):
     clientify_prefix: ClassVar[str] = ""  # clientify_ : clientify_api_key, ...
     factusol_prefix: ClassVar[str] = ""  # factusol_ : factusol_password, ...
     factusol_required: ClassVar[bool] = True
-    # The input stream is every contact of the account (a full run of tap-clientify): the
-    # kept contact cache opens without its window refresh and the stream completes it.
-    stream_completes_index: ClassVar[bool] = False
-    _stream_check: StreamCheck | None = None  # set by contact_index() when it does so
 
     def __init__(self, config: Mapping[str, Any], logger: logging.Logger) -> None:
         self.config = dict(config)
@@ -161,7 +154,7 @@ class SyncRun(ABC):
         """How many records the run may see (progress lines), once at its first batch."""
         return None
 
-    def close_own(self) -> None:  # noqa: B027 - a hook most targets leave empty
+    def close_own(self) -> None:
         """Release what ``prepare`` opened."""
 
     # ------------------------------------------------------------------ start
@@ -283,107 +276,6 @@ class SyncRun(ABC):
                 "created before the first record is written"
             ),
         )
-
-    # ------------------------------------------------------------------ shared finds
-
-    def contact_index(self) -> ContactIndex:
-        """Clientify's contacts by link, NIF and e-mail: loaded at its first use, from the
-        cache file (only what changed since the last run) or one paged scan."""
-        with self._lock:
-            if self._index is None:
-
-                def progress(page: PageInfo) -> None:
-                    if page.page % 20 == 0:
-                        self.log.info("indexing contacts: %d pages read", page.page)
-
-                cache = self.settings.index_cache
-                self.log.info(
-                    "indexing Clientify contacts (%s)",
-                    f"cache {cache}" if cache else "one paged scan",
-                )
-                if cache and self.stream_completes_index and not self.dry_run:
-                    # a dry run adds nothing to the cache: its stream cannot complete it
-                    self._index, self._stream_check = self.clientify.open_contact_index(
-                        field=self.link_field,
-                        keys=IDENTITY_KEYS,
-                        cache=cache,
-                        rescan_after=self.settings.index_rescan,
-                        stream_began_ago=dt.datetime.now(dt.UTC) - self.started_at,
-                        on_page=progress,
-                    )
-                    self.log.info("indexed %d Clientify contacts", len(self._index))
-                    return self._index
-                self._index = self.clientify.load_contact_index(
-                    field=self.link_field,
-                    keys=IDENTITY_KEYS,  # the matching rule's own NIF and e-mail keys
-                    cache=cache,
-                    rescan_after=self.settings.index_rescan,
-                    on_page=progress,
-                )
-                self.log.info("indexed %d Clientify contacts", len(self._index))
-            return self._index
-
-    def note_contacts(
-        self,
-        records: Sequence[Mapping[str, Any]],
-        written_at: Mapping[int, dt.datetime] | None = None,
-    ) -> None:
-        """A batch of the input stream's contacts, before any is written: what the cache's
-        end-of-run check compares (ids and ``modified`` only). ``written_at``: when the sync
-        last wrote some of them (contact id -> the ledger's ``clientify_written_at``)."""
-        if self.stream_completes_index and records:
-            self.contact_index()  # opened at the first batch: the check exists from then
-            check = self._stream_check
-            if check is not None:
-                check.note(records, written_at=written_at)
-
-    def _complete_index(self) -> None:
-        """At the run's normal end: the stream's check moves the cache's watermark, or runs
-        the window refresh it skipped. Never fails the run: the next one reads the window."""
-        with self._lock:
-            check, self._stream_check = self._stream_check, None
-        if check is None:
-            return
-        try:
-            check.complete()
-        except Exception as exc:  # the writes are done; the cache is only left behind
-            self.log.warning(
-                "contact cache not brought current (%s): the next run reads its window",
-                type(exc).__name__,
-            )
-
-    def census(self) -> KeyIndex:
-        """FactuSOL's clients by NIF and e-mail identity (how many share a key): one keyset
-        scan of three columns, at its first use. Without FactuSOL credentials (optional in
-        target-clientify): the clients streamed so far in this run."""
-        with self._lock:
-            if self.factusol is None:
-                self._streamed = self._streamed or KeyIndex()
-                return self._streamed
-            if self._census is None:
-                census = KeyIndex()
-                for row in self.factusol.iter_clients(
-                    columns=["CODCLI", "NIFCLI", "EMACLI"], page_size=CENSUS_PAGE_SIZE
-                ):
-                    census.add(
-                        int(row["CODCLI"]), nif=row.get("NIFCLI"), emails=[row.get("EMACLI")]
-                    )
-                self._census = census
-                self.log.info("FactuSOL census: %d clients with a NIF or e-mail", census.records)
-            return self._census
-
-    def census_add(self, code: int, nif: object, email: object) -> None:
-        """A client this run created or streamed: visible to later matches of the run."""
-        with self._lock:
-            census = self._census if self.factusol is not None else self.census()
-            if census is not None:
-                census.add(code, nif=nif, emails=[email])
-
-    def census_remove(self, code: int) -> None:
-        with self._lock:
-            census = self._census if self.factusol is not None else self._streamed
-            if census is not None:
-                census.remove(code)
 
     # ------------------------------------------------------------------ records
 
