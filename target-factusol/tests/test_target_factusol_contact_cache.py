@@ -1,5 +1,5 @@
 """The kept contact cache in a full run: the run's own stream brings it current (no window read
-at its start), or the run reads the window it skipped at its end."""
+at its start; the few contacts it cannot vouch for read one by one at its end)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from clientify_api import ClientifyClient, ContactIndex
 from target_factusol_testlib import API_KEY, Harness, messages
 
 STREAMED = "contact cache brought current by this run's stream"
-WINDOW = "contact cache brought current by its window refresh"
 
 
 def contact_reads(harness: Harness) -> int:
@@ -54,7 +53,16 @@ def test_a_full_run_after_another_reads_no_refresh_window(
     assert watermark(harness) > before
 
 
-def test_an_edit_the_cache_lacks_is_read_in_the_window_at_the_end(
+def detail_reads(harness: Harness) -> list[str]:
+    """GET /contacts/{id}/ calls: the contacts read one by one."""
+    return [
+        r["path"].rstrip("/").rsplit("/", 1)[1]
+        for r in harness.cl.requests_log()
+        if r["method"] == "GET" and r["path"].rstrip("/").rsplit("/", 1)[1].isdigit()
+    ]
+
+
+def test_an_edit_the_cache_lacks_is_read_one_by_one_at_the_end(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
     msgs = messages("two_new_contacts")
@@ -75,9 +83,9 @@ def test_an_edit_the_cache_lacks_is_read_in_the_window_at_the_end(
     finally:
         harness.cl.configure(clock_offset_seconds=0)
 
-    assert WINDOW in caplog.text
-    assert "newer than cached" in caplog.text
-    assert contact_reads(harness) == 2  # the window (one page), then its count check
+    assert STREAMED in caplog.text  # no window: that contact alone is read again
+    assert detail_reads(harness) == [str(first["id"])]
+    assert contact_reads(harness) == 1  # then the count check
     client = ClientifyClient(API_KEY, harness.cl.api_url, rate_limit=None)
     index = ContactIndex(path=harness.tmp / "contacts.sqlite", scope=client.account_fingerprint())
     try:

@@ -245,6 +245,23 @@ class ContactIndex:
             for _, body in rows:
                 yield json.loads(body)
 
+    def ids(self) -> Iterator[str]:
+        """Every indexed contact's id, as stored (text), in insertion order, read in pages."""
+        last = 0
+        while True:
+            page = (
+                sa.select(_CONTACT.c.seq, _CONTACT.c.pk)
+                .where(_CONTACT.c.scope == self.scope, _CONTACT.c.seq > last)
+                .order_by(_CONTACT.c.seq)
+                .limit(5000)
+            )
+            with self._lock:
+                rows = self._db.execute(page).all()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield from (str(pk) for _, pk in rows)
+
     def __repr__(self) -> str:
         where = f", path={str(self.path)!r}" if self.path is not None else ""
         if self.url is not None:

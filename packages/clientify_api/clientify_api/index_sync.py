@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from clientify_api.account import AccountResources
+from clientify_api.errors import ClientifyNotFoundError
 from clientify_api.timeutil import parse_api_datetime
 from clientify_api.transport import PageInfo
 
@@ -276,15 +277,23 @@ class StreamCheck:
     calls :meth:`note` with each batch's contacts **before** writing any of them: their ids
     are kept (in a private temporary SQLite file, never a body: as a set of ints, 200,000 ids
     held 17.6 MB, enough to make target-factusol's memory grow with N) and a contact newer
-    in the stream than in the cache, or not cached, makes the cache "stale". Only ids and
-    ``modified`` are compared: the index keeps API-shaped bodies, never stream records.
+    in the stream than in the cache, or not cached, is "stale". Only ids and ``modified``
+    are compared: the index keeps API-shaped bodies, never stream records.
 
-    :meth:`complete`, at the run's normal end: a complete stream (every cached id seen,
-    Clientify's count equal to the ids seen) with nothing stale moves the watermark without
-    reading a window; anything else runs the window refresh and count check the run
-    skipped. After a crash nothing is called: the sync state stays as it was and the next
-    run reads the window as usual.
+    :meth:`complete`, at the run's normal end, moves the watermark without reading a window
+    when the stream vouches for the cache: every cached contact seen, nothing stale, and
+    Clientify's count equal to the cache's. A few exceptions (up to :attr:`READ_ONE_BY_ONE`:
+    stale contacts, cached ones the stream did not carry) are read one by one first (a
+    deleted one leaves the cache), so one contact edited during a long run costs one call,
+    not a window of the whole run. Anything more runs the window refresh and count check the
+    run skipped. After a crash nothing is called: the sync state stays as it was and the
+    next run reads the window as usual.
     """
+
+    # Contacts read one by one at most, before the window refresh is cheaper: a window over
+    # a full run spans every contact the run wrote, pages of 100 (the last run's N=100,000
+    # f2c: 2,000 pages for 1 stale contact).
+    READ_ONE_BY_ONE = 25
 
     def __init__(
         self,
@@ -304,7 +313,11 @@ class StreamCheck:
         self._rescan_after, self._overlap, self._on_page = rescan_after, overlap, on_page
         self._seen = sqlite3.connect("", check_same_thread=False)  # "": a private temp file
         self._seen.execute("CREATE TABLE seen (id INTEGER PRIMARY KEY)")
+        self._seen.execute("CREATE TABLE page (id INTEGER)")  # the cache's ids, in turn
         self._stale = 0
+        self._stale_ids: set[int] = set()  # at most READ_ONE_BY_ONE + 1 kept: enough to decide
+        self._without_id = 0
+        self._reread = 0
         self._newest: datetime | None = None
         self._lock = threading.Lock()
 
@@ -347,49 +360,46 @@ class StreamCheck:
             )
             for cid, modified in batch:
                 if not _is_id(cid):
-                    self._stale += 1  # nothing to compare: the check cannot vouch for it
+                    self._without_id += 1  # nothing to compare or read: cannot vouch for it
                     continue
                 before = parse_api_datetime(cached.get(cid))
-                if modified is None or before is None:
-                    self._stale += 1  # not cached, or a time that cannot be compared
-                elif modified > before and not _own_write(modified, ours.get(cid)):
-                    self._stale += 1  # changed since it was cached
+                if (
+                    modified is None  # a time that cannot be compared
+                    or before is None  # not cached
+                    or (modified > before and not _own_write(modified, ours.get(cid)))
+                ):
+                    self._stale += 1
+                    if len(self._stale_ids) <= self.READ_ONE_BY_ONE:
+                        self._stale_ids.add(cid)
                 if modified is not None and (self._newest is None or modified > self._newest):
                     self._newest = modified
 
     def complete(self) -> str:
-        """Bring the cache current at the run's normal end: ``"stream"`` (the watermark moved,
-        one count read) or ``"window"`` (the skipped window refresh, as at a run's start)."""
+        """Bring the cache current at the run's normal end: ``"stream"`` (the watermark moved:
+        one count read, plus one read per contact it had to repair) or ``"window"`` (the
+        skipped window refresh, as at a run's start)."""
+        try:
+            reason, newest = self._repair()
+        finally:
+            self.close()
         index, sync = self.index, self._sync
         state = index.sync_state(sync._account_fingerprint())
-        seen = self.seen
-        with self._lock:
-            stale, newest = self._stale, self._newest
-        self.close()
-        cached = len(index)
-        reason = None
-        if state is None:
+        if reason is None and state is None:
             reason = "its sync state was cleared meanwhile"
-        elif stale:
-            reason = f"{stale} contacts of the stream newer than cached, or not cached"
-        elif seen != cached:
-            reason = f"the stream carried {seen} of the {cached} cached contacts"
-        else:
-            total = sync.count_contacts()
-            if total is not None and total != seen:
-                reason = f"Clientify holds {total} contacts, the stream carried {seen}"
         if reason is None and state is not None:
             # The stream began before the tap read its first page, and every later change
-            # happened after the tap read that contact: the next refresh, from here minus
-            # the overlap, reads them. (The server's time: sync.server_now() at opening.)
+            # happened after the tap read that contact (or this check re-read it): the next
+            # refresh, from here minus the overlap, reads them. (The server's time:
+            # sync.server_now() at opening.)
             mark = sync._watermark(self.stream_began, newest, previous=self.watermark)
             mark = max(mark, state[1])  # another run's later refresh stays
             index.set_sync_state(full_scan_at=state[0], watermark=mark)
             index.commit()
             logger.info(
-                "contact cache brought current by this run's stream: all %d contacts seen, "
-                "none newer than cached; watermark moved to %s without reading a window",
-                seen,
+                "contact cache brought current by this run's stream: %d contacts, %d read "
+                "one by one; watermark moved to %s without reading a window",
+                len(index),
+                self._reread,
                 mark.isoformat(timespec="seconds"),
             )
             return "stream"
@@ -400,6 +410,72 @@ class StreamCheck:
         finally:
             index.autocommit = True
         return "window"
+
+    def _repair(self) -> tuple[str | None, datetime | None]:
+        """Read the few contacts the stream did not vouch for; why not, when it cannot."""
+        with self._lock:
+            stale, stale_ids, without_id = self._stale, sorted(self._stale_ids), self._without_id
+            newest = self._newest
+        if self.index.sync_state(self._sync._account_fingerprint()) is None:
+            return "its sync state was cleared meanwhile", newest
+        if without_id:
+            return f"{without_id} contacts of the stream without an id", newest
+        if stale > self.READ_ONE_BY_ONE:
+            return f"{stale} contacts of the stream newer than cached, or not cached", newest
+        room = self.READ_ONE_BY_ONE - len(stale_ids)
+        unseen = self._unseen(room + 1)
+        if len(unseen) > room:
+            return f"the stream left out more than {room} cached contacts", newest
+        gone = self._read_one_by_one(stale_ids) + self._read_one_by_one(unseen)
+        total, cached = self._sync.count_contacts(), len(self.index)
+        if total is not None and total != cached:
+            return f"Clientify holds {total} contacts, the cache {cached}", newest
+        if gone:
+            logger.info("contact cache: %d contacts deleted during the run left it", gone)
+        return None, newest
+
+    def _read_one_by_one(self, contact_ids: Iterable[int]) -> int:
+        """Re-read these contacts into the cache (a missing one leaves it); how many were
+        gone."""
+        gone = 0
+        for cid in contact_ids:
+            try:
+                self.index.add(self._sync.get_contact(cid))
+            except ClientifyNotFoundError:
+                self.index.remove(cid)
+                gone += 1
+            self._reread += 1
+        return gone
+
+    def _unseen(self, limit: int) -> list[int]:
+        """Up to ``limit`` cached contacts the stream did not carry (an anti-join, a page of
+        the cache's ids at a time)."""
+        unseen: list[int] = []
+        for page in _pages((int(pk) for pk in self.index.ids() if pk.isdigit()), 5000):
+            with self._lock:
+                self._seen.execute("DELETE FROM page")
+                self._seen.executemany("INSERT INTO page VALUES (?)", [(c,) for c in page])
+                unseen += [
+                    row[0]
+                    for row in self._seen.execute(
+                        "SELECT id FROM page WHERE id NOT IN (SELECT id FROM seen) LIMIT ?",
+                        (limit - len(unseen),),
+                    )
+                ]
+            if len(unseen) >= limit:
+                break
+        return unseen
+
+
+def _pages(items: Iterable[int], size: int) -> Iterator[list[int]]:
+    page: list[int] = []
+    for item in items:
+        page.append(item)
+        if len(page) == size:
+            yield page
+            page = []
+    if page:
+        yield page
 
 
 # The server's time the sync knows comes from the Date header, whole seconds (truncated): a

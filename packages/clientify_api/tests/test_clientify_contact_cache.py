@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -33,7 +34,8 @@ def contact(cid: int, link: str | None = None, **extra) -> dict:
 
 
 class FakeAccount:
-    """Answers GET /contacts/ like Clientify: `count`, a `modified[gte]` window, page_size=1."""
+    """Answers GET /contacts/ like Clientify: `count`, a `modified[gte]` window, page_size=1;
+    and GET /contacts/{id}/ (404 for an id it does not hold)."""
 
     def __init__(
         self, rsps, contacts: list[dict], *, server_now: datetime | None = SERVER_NOW
@@ -42,6 +44,14 @@ class FakeAccount:
         self.server_now = server_now
         self.windows: list[str | None] = []
         rsps.add_callback("GET", CONTACTS, callback=self._answer)
+        rsps.add_callback("GET", re.compile(rf"{re.escape(CONTACTS)}\d+/$"), callback=self._detail)
+
+    def _detail(self, request):
+        cid = int(urlsplit(request.url).path.rstrip("/").rsplit("/", 1)[1])
+        found = [c for c in self.contacts if c["id"] == cid]
+        if not found:
+            return 404, {}, json.dumps({"detail": "Not found."})
+        return 200, {}, json.dumps(found[0])
 
     def _answer(self, request):
         query = parse_qs(urlsplit(request.url).query)
@@ -263,11 +273,15 @@ def test_a_cache_written_before_sqlalchemy_is_read_and_rebuilt_once(tmp_path):
 
 
 def reads(rsps) -> list[str]:
-    """The GET /contacts/ calls so far: "count" (page_size=1) or the window sent ("scan")."""
+    """The GET /contacts/ calls so far: "count" (page_size=1), the window sent ("scan"), or
+    "#<id>" for one contact's detail."""
     out = []
     for call in rsps.calls:
-        query = parse_qs(urlsplit(call.request.url).query)
-        if query.get("page_size") == ["1"]:
+        url = urlsplit(call.request.url)
+        query = parse_qs(url.query)
+        if url.path.rstrip("/").rsplit("/", 1)[1].isdigit():
+            out.append("#" + url.path.rstrip("/").rsplit("/", 1)[1])
+        elif query.get("page_size") == ["1"]:
             out.append("count")
         else:
             out.append(query.get("modified[gte]", ["scan"])[0])
@@ -323,36 +337,79 @@ def test_the_watermark_starts_when_the_stream_began(client, rsps, cache):
 
 
 @pytest.mark.parametrize(
-    "why",
-    ["stale", "not cached", "missing", "count", "no modified"],
+    ("why", "read"),
+    [
+        ("stale", ["#2"]),
+        ("not cached", ["#4"]),
+        ("no modified", ["#1"]),
+        ("missing", ["#1"]),
+        ("deleted", ["#1"]),
+    ],
 )
-def test_a_stream_that_cannot_vouch_runs_the_skipped_window_refresh(client, rsps, cache, why):
+def test_a_few_contacts_the_stream_cannot_vouch_for_are_read_one_by_one(
+    client, rsps, cache, why, read
+):
     account = after_f2c(client, rsps, cache)
     index, check = open_streamed(client, cache)
     stream = [dict(c) for c in account.contacts]
     if why == "stale":  # edited after the cache read it
         stream[1] = contact(2, "20", modified="2026-03-02T10:40:00+00:00")
-        account.contacts[1] = stream[1]
+        account.contacts[1] = {**stream[1], "modified": "2026-03-02T10:45:00+00:00"}
     elif why == "not cached":  # created elsewhere, read by the tap
-        stream.append(contact(4, modified="2026-03-02T10:50:00+00:00"))
+        stream.append(contact(4, "40", modified="2026-03-02T10:50:00+00:00"))
         account.contacts.append(stream[-1])
-    elif why == "missing":  # a cached contact the stream did not carry (an incremental run)
+    elif why == "no modified":
+        stream[0] = {**stream[0], "modified": None}
+    elif why == "missing":  # the paging skipped a cached contact (edited while paged)
+        del stream[0]
+    else:  # deleted in Clientify before the tap read its page
+        del stream[0]
+        del account.contacts[0]
+    check.note(stream)
+    assert check.complete() == "stream"
+    assert reads(rsps) == ["count", *read, "count"]  # no window: one read per contact
+    if why == "stale":  # the account's current body, not the stream's
+        assert index.get(2)["modified"] == "2026-03-02T10:45:00+00:00"
+        assert [c["id"] for c in index.by_factusol_id("20")] == [2]
+    if why == "not cached":
+        assert [c["id"] for c in index.by_factusol_id("40")] == [4]
+    assert (1 in index) is (why != "deleted")
+    assert len(index) == len(account.contacts)
+    state = index.sync_state(client.account_fingerprint())
+    assert state[1] == SERVER_NOW + timedelta(hours=1)  # the opening's server time
+    index.close()
+
+
+@pytest.mark.parametrize("why", ["many stale", "many missing", "count", "no id"])
+def test_a_stream_that_cannot_vouch_runs_the_skipped_window_refresh(client, rsps, cache, why):
+    account = after_f2c(client, rsps, cache)
+    index, check = open_streamed(client, cache)
+    limit = check.READ_ONE_BY_ONE
+    stream = [dict(c) for c in account.contacts]
+    if why == "many stale":  # more edits than one-by-one reads are worth
+        stream += [contact(100 + n, modified="2026-03-02T10:50:00+00:00") for n in range(limit + 1)]
+        account.contacts += stream[3:]
+    elif why == "many missing":  # an incremental run: most cached contacts not carried
+        for n in range(limit):
+            index.add(contact(200 + n, modified="2026-03-01T09:00:00+01:00"))
+        account.contacts += [index.get(200 + n) for n in range(limit)]
         del stream[0]
     elif why == "count":  # Clientify holds a contact neither the stream nor the cache has
         account.contacts.append(contact(5, modified="2026-03-01T09:00:00+01:00"))
     else:
-        stream[0] = {**stream[0], "modified": None}
+        stream[0] = {k: v for k, v in stream[0].items() if k != "id"}
     check.note(stream)
     assert check.complete() == "window"
     window = [r for r in reads(rsps) if r != "count"]
+    assert not [r for r in window if r.startswith("#")]  # nothing read one by one first
     if why == "count":
         # the window finds nothing new, the count still differs: a full scan, as at a start
         assert window == ["2026-03-02T09:55:00Z", "scan"]
         assert 5 in index
     else:
         assert window == ["2026-03-02T09:55:00Z"]  # the refresh the opening skipped
-    if why == "stale":
-        assert [c["id"] for c in index.by_factusol_id("20")] == [2]
+    if why == "many stale":
+        assert 100 + limit in index
     state = index.sync_state(client.account_fingerprint())
     assert state[1] == SERVER_NOW + timedelta(hours=1)  # that refresh's own start
     index.close()
@@ -370,7 +427,8 @@ def test_the_syncs_own_later_write_is_not_a_change_the_cache_lacks(client, rsps,
     later = {**moved, "modified": "2026-03-02T10:20:01.200000+00:00"}  # someone else's
     check.note([later], written_at={3: wrote})
     assert check.stale == 1
-    assert check.complete() == "window"
+    assert check.complete() == "stream"  # after reading that one contact again
+    assert reads(rsps) == ["count", "#3", "count"]
     index.close()
 
 
