@@ -50,9 +50,11 @@ class ContactResources(Transport):
         query: str | None = None,
         tag: str | None = None,
         on_page: Callable[[PageInfo], None] | None = None,
+        read_ahead: int = 1,
         **filters: str,
     ) -> Iterator[dict[str, Any]]:
-        """Every contact (list-item shape), optionally filtered, all pages.
+        """Every contact (list-item shape), optionally filtered, all pages (``read_ahead`` at a
+        time once the first page says how many: see ``Transport._iter_pages``).
 
         Clientify silently ignores filters it does not support (200 with the whole account), so
         every filter is also checked here on every record and non-matching ones are dropped:
@@ -109,7 +111,12 @@ class ContactResources(Transport):
             else:
                 logger.debug("filter %s is sent but cannot be verified client-side", key)
         yield from self._filtered(
-            "/contacts/", params, checks, kind="lookup" if lookup else "read", on_page=on_page
+            "/contacts/",
+            params,
+            checks,
+            kind="lookup" if lookup else "read",
+            on_page=on_page,
+            read_ahead=read_ahead,
         )
 
     def _filtered(
@@ -120,9 +127,11 @@ class ContactResources(Transport):
         *,
         kind: Kind,
         on_page: Callable[[PageInfo], None] | None = None,
+        read_ahead: int = 1,
     ) -> Iterator[dict[str, Any]]:
         received = kept_total = 0
-        for number, page in enumerate(self._iter_pages(path, params, kind=kind), start=1):
+        pages = self._iter_pages(path, params, kind=kind, read_ahead=read_ahead)
+        for number, page in enumerate(pages, start=1):
             items = [r for r in page["results"] if isinstance(r, dict)]
             kept = [r for r in items if all(check(r) for check in checks)]
             received += len(items)

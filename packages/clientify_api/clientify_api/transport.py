@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import itertools
 import logging
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -384,14 +386,26 @@ class Transport:
         return url, params
 
     def _iter_pages(
-        self, path: str, params: list[tuple[str, str]], *, kind: Kind
+        self,
+        path: str,
+        params: list[tuple[str, str]],
+        *,
+        kind: Kind,
+        read_ahead: int = 1,
     ) -> Iterator[dict[str, Any]]:
-        """Every page of a listing: follows ``next``, stops on null or 404 "Invalid page."."""
+        """Every page of a listing: follows ``next``, stops on null or 404 "Invalid page.".
+
+        ``read_ahead`` > 1: once the first page gives ``count`` and a ``next`` link with its
+        page number, the pages up to ``count`` are requested that many at a time (still
+        yielded in order; the rate limiter paces them). A page of 100 takes ~2 s on the live
+        API (reference §2): a scan of 10,000 contacts read one page at a time waits 200 s.
+        """
         url = self._url(path)
         query = [(k, v) for k, v in params if k != "page_size"] + [
             ("page_size", str(self.page_size))
         ]
         seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+        first = True
         while True:
             key = (urlsplit(url).path.rstrip("/"), tuple(sorted(query)))
             if key in seen:
@@ -408,17 +422,69 @@ class Transport:
             if isinstance(data, list):  # not paginated after all
                 yield {"count": len(data), "next": None, "results": data}
                 return
-            if not isinstance(data, dict) or not isinstance(data.get("results"), list):
-                raise ClientifyError(
-                    f"GET {urlsplit(url).path}: unexpected answer (no results list)",
-                    method="GET",
-                    path=urlsplit(url).path,
-                )
-            yield data
-            next_url = data.get("next")
+            page = _checked_page(data, url)
+            yield page
+            next_url = page.get("next")
             if not next_url or not isinstance(next_url, str):
                 return
             url, query = self._follow_next(url, next_url, query)
+            if first and read_ahead > 1:
+                ahead = self._read_ahead(url, query, page, read_ahead, kind)
+                if ahead is not None:
+                    yield from ahead.pages
+                    if ahead.next_url is None:
+                        return
+                    url, query = self._follow_next(url, ahead.next_url, query)
+            first = False
+
+    def _read_ahead(
+        self,
+        url: str,
+        query: list[tuple[str, str]],
+        first: dict[str, Any],
+        workers: int,
+        kind: Kind,
+    ) -> _PagesAhead | None:
+        """The pages after ``first`` (``query`` is its ``next``), ``workers`` at a time, or
+        None when the listing does not tell how many there are (then read one at a time)."""
+        count, size = first.get("count"), len(first["results"])
+        number = _page_number(query)
+        if not isinstance(count, int) or isinstance(count, bool) or size == 0 or number is None:
+            return None
+        pages = range(number, -(-count // size) + 1)  # ceil(count / size): the last page
+        if len(pages) < 2:
+            return None
+        rest = [(k, v) for k, v in query if k != "page"]
+        return _PagesAhead(self._fetch_pages(url, rest, pages, workers, kind), url)
+
+    def _fetch_pages(
+        self,
+        url: str,
+        query: list[tuple[str, str]],
+        numbers: range,
+        workers: int,
+        kind: Kind,
+    ) -> Iterator[dict[str, Any] | None]:
+        def fetch(number: int) -> Any:
+            return self._request(
+                "GET",
+                url,
+                kind=kind,
+                params=[*query, ("page", str(number))],
+                end_on_invalid_page=True,
+            )
+
+        todo = iter(numbers)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clientify-page") as pool:
+            pending = deque(pool.submit(fetch, n) for n in itertools.islice(todo, workers))
+            try:
+                while pending:
+                    yield pending.popleft().result()
+                    for number in itertools.islice(todo, 1):
+                        pending.append(pool.submit(fetch, number))
+            finally:
+                for future in pending:  # stopped early (an error, the reader done): no more
+                    future.cancel()
 
     def _iter_results(
         self, path: str, params: list[tuple[str, str]] | None = None, *, kind: Kind = "read"
@@ -513,3 +579,39 @@ class Transport:
         """A stable id of the account (API URL and key, hashed): what a cache or a ledger
         belongs to, without storing the key."""
         return self._account_fingerprint()
+
+
+class _PagesAhead:
+    """The pages :meth:`Transport._read_ahead` requests; after them, ``next_url`` is the last
+    page's ``next`` (the listing grew meanwhile), or None."""
+
+    def __init__(self, answers: Iterator[dict[str, Any] | None], url: str) -> None:
+        self._answers = answers
+        self.url = url
+        self.next_url: str | None = None
+
+    @property
+    def pages(self) -> Iterator[dict[str, Any]]:
+        for data in self._answers:
+            if data is None:  # 404 "Invalid page.": the listing shrank meanwhile
+                self.next_url = None
+                return
+            page = _checked_page(data, self.url)
+            yield page
+            next_url = page.get("next")
+            self.next_url = next_url if isinstance(next_url, str) and next_url else None
+
+
+def _checked_page(data: Any, url: str) -> dict[str, Any]:
+    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+        raise ClientifyError(
+            f"GET {urlsplit(url).path}: unexpected answer (no results list)",
+            method="GET",
+            path=urlsplit(url).path,
+        )
+    return data
+
+
+def _page_number(query: list[tuple[str, str]]) -> int | None:
+    values = [v for k, v in query if k == "page"]
+    return int(values[0]) if len(values) == 1 and values[0].isdigit() else None

@@ -134,6 +134,74 @@ def test_pagination_treats_404_invalid_page_as_end(client, rsps):
     assert [c["id"] for c in client.iter_contacts()] == [1]
 
 
+class PagedAccount:
+    """GET /contacts/ answered page by page from a list of ids (pages of 2 here; `count`,
+    `next` with `page=N`, 404 "Invalid page." past the end), recording the pages asked."""
+
+    def __init__(self, rsps, ids: list[int], *, size: int = 2, count: bool = True) -> None:
+        self.ids, self.size, self.count = ids, size, count
+        self.asked: list[int] = []
+        rsps.add_callback("GET", CONTACTS, callback=self._answer)
+
+    def _answer(self, request):
+        number = int(parse_qs(urlsplit(request.url).query).get("page", ["1"])[0])
+        self.asked.append(number)
+        chunk = self.ids[(number - 1) * self.size : number * self.size]
+        if not chunk and number > 1:
+            return 404, {}, json.dumps({"detail": "Invalid page."})
+        more = number * self.size < len(self.ids)
+        body = {
+            "next": f"{API}/contacts/?page={number + 1}&page_size=100" if more else None,
+            "previous": None,
+            "results": [contact(cid) for cid in chunk],
+        }
+        if self.count:
+            body["count"] = len(self.ids)
+        return 200, {}, json.dumps(body)
+
+
+def test_read_ahead_requests_the_pages_count_announces_and_yields_them_in_order(client, rsps):
+    account = PagedAccount(rsps, list(range(1, 12)))  # 11 contacts: 6 pages of 2
+    assert [c["id"] for c in client.iter_contacts(read_ahead=3)] == list(range(1, 12))
+    assert sorted(account.asked) == [1, 2, 3, 4, 5, 6]  # each page once, none past the end
+
+
+@pytest.mark.parametrize("change", ["grew", "shrank"])
+def test_read_ahead_follows_a_listing_that_changed_while_read(client, rsps, change):
+    account = PagedAccount(rsps, list(range(1, 8)))  # count 7: pages 1-4
+
+    def reads():
+        for item in client.iter_contacts(read_ahead=2):
+            if item["id"] == 1:  # after the first page told the count
+                if change == "grew":
+                    account.ids += [8, 9, 10]  # pages 5 (from the last page's next)
+                else:
+                    del account.ids[5:]  # page 4 is past the end now
+            yield item["id"]
+
+    got = list(reads())
+    if change == "grew":
+        assert got == list(range(1, 11))
+        assert sorted(account.asked) == [1, 2, 3, 4, 5]
+    else:
+        assert got == [1, 2, 3, 4, 5]
+        assert sorted(account.asked) == [1, 2, 3, 4]  # 4 answered 404: the end
+
+
+def test_read_ahead_without_a_count_reads_one_page_at_a_time(client, rsps):
+    account = PagedAccount(rsps, list(range(1, 6)), count=False)
+    assert [c["id"] for c in client.iter_contacts(read_ahead=4)] == [1, 2, 3, 4, 5]
+    assert account.asked == [1, 2, 3]
+
+
+def test_read_ahead_stops_asking_when_the_reader_stops(client, rsps):
+    account = PagedAccount(rsps, list(range(1, 41)))  # 20 pages
+    contacts = client.iter_contacts(read_ahead=3)
+    assert [next(contacts)["id"] for _ in range(4)] == [1, 2, 3, 4]
+    contacts.close()
+    assert max(account.asked) <= 2 + 3  # the pages in flight, not the rest
+
+
 def test_next_link_keeps_filters_and_stays_on_our_host(client, rsps):
     since = datetime(2025, 11, 1, tzinfo=UTC)
     rsps.get(

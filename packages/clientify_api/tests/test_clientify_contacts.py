@@ -158,7 +158,7 @@ def test_index_link_values_name_the_same_code():
 
 ops = st.lists(
     st.tuples(
-        st.sampled_from(["add", "remove"]),
+        st.sampled_from(["add", "add_many", "remove"]),
         st.integers(1, 5),
         st.sampled_from([None, "1", "2"]),
         st.sampled_from(["", "B-1", "b1", "C.2"]),
@@ -178,6 +178,10 @@ def test_index_matches_brute_force(operations):
             contact = make(cid, link, nif, email)
             index.add(contact)
             model[cid] = contact
+        elif op == "add_many":  # a page: this contact, a neighbour, this one again (later wins)
+            page = [make(cid, link, nif, email), make(cid % 5 + 1, link), make(cid, link, nif)]
+            assert index.add_many(page) == 2
+            model.update({contact["id"]: contact for contact in page})
         else:
             index.remove(cid)
             model.pop(cid, None)
