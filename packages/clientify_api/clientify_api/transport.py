@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -464,7 +464,7 @@ class Transport:
         numbers: range,
         workers: int,
         kind: Kind,
-    ) -> Iterator[dict[str, Any] | None]:
+    ) -> Generator[dict[str, Any] | None]:
         def fetch(number: int) -> Any:
             return self._request(
                 "GET",
@@ -585,21 +585,24 @@ class _PagesAhead:
     """The pages :meth:`Transport._read_ahead` requests; after them, ``next_url`` is the last
     page's ``next`` (the listing grew meanwhile), or None."""
 
-    def __init__(self, answers: Iterator[dict[str, Any] | None], url: str) -> None:
+    def __init__(self, answers: Generator[dict[str, Any] | None], url: str) -> None:
         self._answers = answers
         self.url = url
         self.next_url: str | None = None
 
     @property
     def pages(self) -> Iterator[dict[str, Any]]:
-        for data in self._answers:
-            if data is None:  # 404 "Invalid page.": the listing shrank meanwhile
-                self.next_url = None
-                return
-            page = _checked_page(data, self.url)
-            yield page
-            next_url = page.get("next")
-            self.next_url = next_url if isinstance(next_url, str) and next_url else None
+        try:
+            for data in self._answers:
+                if data is None:  # 404 "Invalid page.": the listing shrank meanwhile
+                    self.next_url = None
+                    return
+                page = _checked_page(data, self.url)
+                yield page
+                next_url = page.get("next")
+                self.next_url = next_url if isinstance(next_url, str) and next_url else None
+        finally:
+            self._answers.close()  # no request left in flight
 
 
 def _checked_page(data: Any, url: str) -> dict[str, Any]:

@@ -20,7 +20,8 @@ import json
 import logging
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, NoReturn
 
@@ -132,6 +133,8 @@ class SyncRun(SharedFinds, ABC):
         self._link_field_missing = False
         self._schema: Mapping[str, Any] = {}
         self._keys: list[str] = []
+        # The last batch's writes still going on, and its plans (see process_batch).
+        self._unsettled: tuple[Writes, list[Plan]] | None = None
 
     # ------------------------------------------------------------------ the target's hooks
 
@@ -374,30 +377,62 @@ class SyncRun(SharedFinds, ABC):
         key_properties: Sequence[str],
         received_at: float | None = None,
     ) -> None:
-        """Find, decide, write one batch (deduplicated by key by the sink)."""
+        """Find, decide, write one batch (deduplicated by key by the sink).
+
+        The batch's last writes go on after this returns, while the SDK reads the next
+        batch (1,000 records: ~0.2 s in which no write started, at each of the initial
+        f2c's batch ends); :meth:`settle` waits for them before the next batch is decided,
+        before any STATE is written and at the end of the run.
+        """
+        self.settle()  # the previous batch's writes: the decisions below read what they wrote
         self._schema, self._keys = schema, list(key_properties)
         self.rejects.register_schema(stream, schema, self._keys)
         self.received_at = received_at
         if not records:
             return
-        try:
+        with self._systemic_errors():
             self.start()
             self._prepare_link_field()
             if self.progress.total is None:
                 self.progress.total = self.expected_total()
                 self.progress.total_is_bound = True
             plans: list[Plan] = []
+            writes = Writes(self._task, workers=self.settings.max_workers, name=self.name)
             try:
-                workers = self.settings.max_workers
-                with Writes(self._task, workers=workers, name=self.name) as writes:
-                    for plan in self.plan_batch(records):
-                        plans.append(plan)
-                        if plan.rejection is None:
-                            writes.submit(plan)
-                        if writes.failed:
-                            break  # what is not decided yet stays for the next run
+                for plan in self.plan_batch(records):
+                    plans.append(plan)
+                    if plan.rejection is None:
+                        writes.submit(plan)
+                    if writes.failed:
+                        break  # what is not decided yet stays for the next run
+            except BaseException:
+                try:
+                    writes.wait(cancel=True)  # an interrupt, an error: the writes in flight end
+                finally:
+                    self._emit(plans)
+                raise
+            self._unsettled = (writes, plans)
+            if writes.failed:
+                self.settle()  # stop now, not after the SDK has read the next batch
+
+    def settle(self) -> None:
+        """Wait for the last batch's writes and write their lines; a write that failed
+        stops the run here (before any STATE)."""
+        unsettled, self._unsettled = self._unsettled, None
+        if unsettled is None:
+            return
+        writes, plans = unsettled
+        with self._systemic_errors():
+            try:
+                writes.wait()  # raises a failed write's error
             finally:
                 self._emit(plans)
+
+    @contextmanager
+    def _systemic_errors(self) -> Iterator[None]:
+        """What escapes a batch stops the run, with the report saying why."""
+        try:
+            yield
         except TargetStop as exc:
             self.stop(str(exc))  # the report says why (once), every handle is released
         except (ClientifyError, FactusolError) as exc:
@@ -509,6 +544,7 @@ class SyncRun(SharedFinds, ABC):
         """End of input: report, summary line, and the reject-ratio verdict."""
         if self.finished:
             return
+        self.settle()
         self._complete_index()  # rejected records leave the cache as sound as any
         summary, limit = self.summary, self.settings.max_reject_ratio
         if summary.processed and summary.reject_ratio > limit:
@@ -521,6 +557,9 @@ class SyncRun(SharedFinds, ABC):
 
     def close(self) -> None:
         """Release every file and connection (also of a run that stopped while starting)."""
+        unsettled, self._unsettled = self._unsettled, None
+        if unsettled is not None:  # stopped with writes going on: they end first
+            unsettled[0].wait(cancel=True)
         with self._lock:
             for index in (self._census, self._streamed, self._index):
                 if index is not None:

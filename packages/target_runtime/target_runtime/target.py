@@ -37,6 +37,17 @@ class RuntimeTarget(Target):
             return self._run
 
     @override
+    def _write_state_message(self, state: dict[str, Any]) -> None:
+        # A batch's last writes go on while the next batch is read (SyncRun.process_batch):
+        # a STATE vouches for every record before it, so they end first (a failed one stops
+        # the run here, and no STATE is written).
+        with self._run_lock:
+            run = self._run
+        if run is not None:
+            run.settle()
+        super()._write_state_message(state)
+
+    @override
     def get_sink_class(self, stream_name: str) -> type[Sink]:
         stream = self.run_class.stream
         if stream_name != stream:

@@ -18,7 +18,8 @@ from target_runtime.plan import Plan
 
 
 class Writes:
-    """``submit`` plans in record order; leaving the ``with`` block waits for every write.
+    """``submit`` plans in record order; :meth:`wait` (or leaving the ``with`` block) waits
+    for every write.
 
     After a write raised (a systemic error: auth, retries exhausted) the plans not started are
     dropped, so they stay for the next run; the writes in flight finish, so no write is left
@@ -75,6 +76,11 @@ class Writes:
     ) -> None:
         # An interrupt or an error while deciding: cancel what has not started, let the
         # writes in flight finish.
-        self._pool.shutdown(wait=True, cancel_futures=exc is not None or self.failed)
-        if exc is None and self._error is not None:
+        self.wait(cancel=exc is not None)
+
+    def wait(self, *, cancel: bool = False) -> None:
+        """Wait for every write; ``cancel``: drop the plans not started first. Raises a
+        failed write's error (unless cancelled: the caller has its own to raise)."""
+        self._pool.shutdown(wait=True, cancel_futures=cancel or self.failed)
+        if not cancel and self._error is not None:
             raise self._error
