@@ -428,6 +428,21 @@ class SyncRun(SharedFinds, ABC):
             finally:
                 self._emit(plans)
 
+    def _drop_unsettled(self) -> None:
+        """A run stopping while a batch's writes go on: those started end, the others are
+        dropped (they stay for the next run), and the lines of what was done are written."""
+        unsettled, self._unsettled = self._unsettled, None
+        if unsettled is None:
+            return
+        writes, plans = unsettled
+        try:
+            writes.wait(cancel=True)
+            self._emit(plans)
+        except Exception as exc:  # never hides why the run stops
+            self.log.warning(
+                "%s: lines of the last writes not written (%s)", self.name, type(exc).__name__
+            )
+
     @contextmanager
     def _systemic_errors(self) -> Iterator[None]:
         """What escapes a batch stops the run, with the report saying why."""
@@ -537,6 +552,7 @@ class SyncRun(SharedFinds, ABC):
         """A systemic failure: report it, release everything, stop the run (no STATE)."""
         if not self.finished:
             self.failure = message
+            self._drop_unsettled()
             self._end("failed")
         raise TargetStop(message)
 
@@ -557,9 +573,7 @@ class SyncRun(SharedFinds, ABC):
 
     def close(self) -> None:
         """Release every file and connection (also of a run that stopped while starting)."""
-        unsettled, self._unsettled = self._unsettled, None
-        if unsettled is not None:  # stopped with writes going on: they end first
-            unsettled[0].wait(cancel=True)
+        self._drop_unsettled()
         with self._lock:
             for index in (self._census, self._streamed, self._index):
                 if index is not None:
