@@ -230,38 +230,30 @@ class ContactIndex:
             return self._body(_pk(contact_id)) is not None
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        last = 0
-        while True:
-            page = (
-                sa.select(_CONTACT.c.seq, _CONTACT.c.body)
-                .where(_CONTACT.c.scope == self.scope, _CONTACT.c.seq > last)
-                .order_by(_CONTACT.c.seq)
-                .limit(500)
-            )
-            with self._lock:
-                rows = self._db.execute(page).all()
-            if not rows:
-                return
-            last = rows[-1][0]
-            for _, body in rows:
-                yield json.loads(body)
+        for body in self._column(_CONTACT.c.body, page=500):
+            yield json.loads(body)
 
     def ids(self) -> Iterator[str]:
         """Every indexed contact's id, as stored (text), in insertion order, read in pages."""
+        for pk in self._column(_CONTACT.c.pk, page=5000):
+            yield str(pk)
+
+    def _column(self, column: sa.Column[Any], *, page: int) -> Iterator[Any]:
+        """One column of every contact, in insertion order, ``page`` rows per query."""
         last = 0
         while True:
-            page = (
-                sa.select(_CONTACT.c.seq, _CONTACT.c.pk)
+            query = (
+                sa.select(_CONTACT.c.seq, column)
                 .where(_CONTACT.c.scope == self.scope, _CONTACT.c.seq > last)
                 .order_by(_CONTACT.c.seq)
-                .limit(5000)
+                .limit(page)
             )
             with self._lock:
-                rows = self._db.execute(page).all()
+                rows = self._db.execute(query).all()
             if not rows:
                 return
             last = rows[-1][0]
-            yield from (str(pk) for _, pk in rows)
+            yield from (value for _, value in rows)
 
     def __repr__(self) -> str:
         where = f", path={str(self.path)!r}" if self.path is not None else ""
