@@ -52,8 +52,13 @@ def test_a_run_started_while_another_writes_exits_0_with_its_line(project: Proje
     deadline = time.monotonic() + 120
     while not contacts_per_code(project) and time.monotonic() < deadline:
         time.sleep(0.1)
+    # 1 s per call from here: the first holds the job for ~30 s more, whatever the second's
+    # start-up costs on a loaded machine; then full speed for it to end.
+    project.clientify.configure(faults={"latency_ms": 1000})
     second = start(project)
-    outputs = [proc.communicate(timeout=600)[0] for proc in (first, second)]
+    second_output = second.communicate(timeout=600)[0]
+    project.clientify.configure(faults={"latency_ms": 0})
+    outputs = [first.communicate(timeout=600)[0], second_output]
 
     assert [first.returncode, second.returncode] == [0, 0], [o[-6000:] for o in outputs]
     held = [out for out in outputs if HELD in out]
