@@ -33,7 +33,7 @@ STREAM_CACHE_MAX_AGE = timedelta(hours=3)
 
 # Pages a scan of the contacts requests at a time (the rate limiter paces them): on the live
 # API a page takes ~2 s, so one at a time leaves the limit unused for minutes at the start of
-# an initial sync (and the N=10,000 benchmark's f2c spent 5 s of its 64 s of writes on it).
+# an initial sync (and the N=10,000 benchmark's f2c spent ~6 s of its 64 s of writes on it).
 SCAN_READ_AHEAD = 4
 
 
@@ -301,8 +301,8 @@ class StreamCheck:
     """
 
     # Contacts read one by one at most, before the window refresh is cheaper: a window over
-    # a full run spans every contact the run wrote, pages of 100 (the last run's N=100,000
-    # f2c: 2,000 pages for 1 stale contact).
+    # a full run spans every contact the sync wrote since the last refresh, in pages of 100
+    # (the N=100,000 benchmark's initial c2f once read ~2,000 pages for 1 stale contact).
     READ_ONE_BY_ONE = 25
 
     def __init__(
