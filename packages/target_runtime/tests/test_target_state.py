@@ -1,6 +1,9 @@
 """RuntimeTarget writes a STATE only after the run's writes have ended: a batch's last writes
 go on while the SDK reads the next batch (SyncRun.process_batch), and a STATE vouches for
-every record before it."""
+every record before it.
+
+The hook is the SDK's ``Target._write_state_message`` (it has no public one before a STATE):
+if a new SDK renames it or writes STATE elsewhere, these tests fail."""
 
 from __future__ import annotations
 
