@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-import itertools
 import logging
 import random
 import threading
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Generator, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -29,6 +27,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from clientify_api._version import __version__
 from clientify_api.errors import ClientifyError, ClientifyRetryError, raise_for_client_error
+from clientify_api.paging import PagesAhead, checked_page, pages_after
 from clientify_api.ratelimit import RateLimiter
 from clientify_api.timeutil import retry_after_seconds
 
@@ -422,7 +421,7 @@ class Transport:
             if isinstance(data, list):  # not paginated after all
                 yield {"count": len(data), "next": None, "results": data}
                 return
-            page = _checked_page(data, url)
+            page = checked_page(data, url)
             yield page
             next_url = page.get("next")
             if not next_url or not isinstance(next_url, str):
@@ -444,47 +443,19 @@ class Transport:
         first: dict[str, Any],
         workers: int,
         kind: Kind,
-    ) -> _PagesAhead | None:
+    ) -> PagesAhead | None:
         """The pages after ``first`` (``query`` is its ``next``), ``workers`` at a time, or
         None when the listing does not tell how many there are (then read one at a time)."""
-        count, size = first.get("count"), len(first["results"])
-        number = _page_number(query)
-        if not isinstance(count, int) or isinstance(count, bool) or size == 0 or number is None:
-            return None
-        pages = range(number, -(-count // size) + 1)  # ceil(count / size): the last page
-        if len(pages) < 2:
+        numbers = pages_after(first, query)
+        if numbers is None:
             return None
         rest = [(k, v) for k, v in query if k != "page"]
-        return _PagesAhead(self._fetch_pages(url, rest, pages, workers, kind), url)
 
-    def _fetch_pages(
-        self,
-        url: str,
-        query: list[tuple[str, str]],
-        numbers: range,
-        workers: int,
-        kind: Kind,
-    ) -> Generator[dict[str, Any] | None]:
         def fetch(number: int) -> Any:
-            return self._request(
-                "GET",
-                url,
-                kind=kind,
-                params=[*query, ("page", str(number))],
-                end_on_invalid_page=True,
-            )
+            params = [*rest, ("page", str(number))]
+            return self._request("GET", url, kind=kind, params=params, end_on_invalid_page=True)
 
-        todo = iter(numbers)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="clientify-page") as pool:
-            pending = deque(pool.submit(fetch, n) for n in itertools.islice(todo, workers))
-            try:
-                while pending:
-                    yield pending.popleft().result()
-                    for number in itertools.islice(todo, 1):
-                        pending.append(pool.submit(fetch, number))
-            finally:
-                for future in pending:  # stopped early (an error, the reader done): no more
-                    future.cancel()
+        return PagesAhead(fetch, numbers, workers=workers, url=url)
 
     def _iter_results(
         self, path: str, params: list[tuple[str, str]] | None = None, *, kind: Kind = "read"
@@ -579,42 +550,3 @@ class Transport:
         """A stable id of the account (API URL and key, hashed): what a cache or a ledger
         belongs to, without storing the key."""
         return self._account_fingerprint()
-
-
-class _PagesAhead:
-    """The pages :meth:`Transport._read_ahead` requests; after them, ``next_url`` is the last
-    page's ``next`` (the listing grew meanwhile), or None."""
-
-    def __init__(self, answers: Generator[dict[str, Any] | None], url: str) -> None:
-        self._answers = answers
-        self.url = url
-        self.next_url: str | None = None
-
-    @property
-    def pages(self) -> Iterator[dict[str, Any]]:
-        try:
-            for data in self._answers:
-                if data is None:  # 404 "Invalid page.": the listing shrank meanwhile
-                    self.next_url = None
-                    return
-                page = _checked_page(data, self.url)
-                yield page
-                next_url = page.get("next")
-                self.next_url = next_url if isinstance(next_url, str) and next_url else None
-        finally:
-            self._answers.close()  # no request left in flight
-
-
-def _checked_page(data: Any, url: str) -> dict[str, Any]:
-    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
-        raise ClientifyError(
-            f"GET {urlsplit(url).path}: unexpected answer (no results list)",
-            method="GET",
-            path=urlsplit(url).path,
-        )
-    return data
-
-
-def _page_number(query: list[tuple[str, str]]) -> int | None:
-    values = [v for k, v in query if k == "page"]
-    return int(values[0]) if len(values) == 1 and values[0].isdigit() else None
